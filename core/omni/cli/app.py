@@ -1,0 +1,60 @@
+"""Typer application: global options and command registration."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from omni.cli import common
+
+app = typer.Typer(
+    name="omni",
+    help="omni: apply diffusion-inference optimizations to diffusers pipelines, and tell the truth about them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    import omni
+
+    reg = common.registry()
+    con = common.console()
+    con.print(f"omni-core {omni.__version__}")
+    for rec in reg.plugins:
+        con.print(f"  {rec.name}: {rec.distribution} {rec.version} [{rec.status}]")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    no_plugins: bool = typer.Option(False, "--no-plugins", help="Load no plugins (same as OMNI_LOAD_PLUGINS='')."),
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Show omni and plugin versions."
+    ),
+) -> None:
+    common._state["no_plugins"] = no_plugins
+    common._state["registry"] = None
+
+
+def _register() -> None:
+    from omni.cli import inspect_cmds
+
+    inspect_cmds.register(app)
+    try:
+        from omni.cli import run_cmds
+    except ImportError:  # pragma: no cover - run path not installed yet
+        return
+    run_cmds.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,98 @@
+"""Resolve a MODEL argument to a family, offline and without loading weights.
+
+Order: an existing local folder (``model_index.json`` ``_class_name``), a named model
+(``tiny-flux``, ``shapes``), a family name (``flux``), a hub id matched by declared patterns
+(``black-forest-labs/FLUX.1-dev``). Anything else is a one-line error with the closest names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from omni.errors import UnknownModelError, UsageError
+from omni.names import did_you_mean, norm
+from omni.plugins import Registry
+from omni.specs import ModelSpec
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    ref: str
+    family: str
+    kind: str  # local | named | family | hub
+    how: str
+    path: str | None = None
+    hub_id: str | None = None
+    model: ModelSpec | None = None
+    pipeline_class: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "family": self.family,
+            "kind": self.kind,
+            "how": self.how,
+            "path": self.path,
+            "hub_id": self.hub_id,
+            "pipeline_class": self.pipeline_class,
+        }
+
+
+def _family_for_class(registry: Registry, class_name: str) -> str | None:
+    for declared in registry.families.values():
+        if class_name in declared.spec.pipelines:
+            return declared.spec.name
+    return None
+
+
+def read_model_index(folder: str) -> dict[str, Any]:
+    index = os.path.join(folder, "model_index.json")
+    if not os.path.isfile(index):
+        raise UsageError(f"{folder} is a folder but holds no model_index.json (not a diffusers pipeline folder)")
+    try:
+        with open(index, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{index} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("_class_name"), str):
+        raise UsageError(f"{index} has no _class_name")
+    return data
+
+
+def resolve_model(ref: str, registry: Registry) -> ResolvedModel:
+    if not ref or not ref.strip():
+        raise UsageError("MODEL is empty")
+    expanded = os.path.expanduser(ref)
+    if os.path.isdir(expanded):
+        cls = read_model_index(expanded)["_class_name"]
+        family = _family_for_class(registry, cls)
+        if family is None:
+            known = sorted({c for d in registry.families.values() for c in d.spec.pipelines})
+            raise UnknownModelError(
+                f"no installed family handles pipeline class {cls} (from {expanded}/model_index.json)"
+                f"{did_you_mean(cls, known)}"
+            )
+        return ResolvedModel(ref, family, "local", f"local folder: model_index.json _class_name {cls}",
+                             path=os.path.abspath(expanded), pipeline_class=cls)
+    key = norm(ref)
+    if key in registry.models:
+        spec = registry.models[key].spec
+        return ResolvedModel(ref, spec.family, "named", f"named model {spec.name} ({spec.summary})", model=spec)
+    if key in registry.families:
+        fam = registry.families[key].spec
+        return ResolvedModel(ref, fam.name, "family", f"family name {fam.name}")
+    if "/" in ref and not ref.startswith((".", "/", "~")):
+        for declared in registry.families.values():
+            for pattern in declared.spec.hub_patterns:
+                if fnmatch.fnmatch(ref.lower(), pattern.lower()):
+                    return ResolvedModel(ref, declared.spec.name, "hub",
+                                         f"hub id matches {pattern!r} of family {declared.spec.name}", hub_id=ref)
+    if ref.startswith((".", "/", "~")) or os.sep in ref and not os.path.exists(expanded) and ref.count("/") > 1:
+        raise UnknownModelError(f"model folder {ref} does not exist")
+    names = [d.spec.name for d in registry.models.values()] + [d.spec.name for d in registry.families.values()]
+    hint = did_you_mean(ref, names) or (f" (known: {', '.join(names[:12])})" if names else " (no families installed)")
+    raise UnknownModelError(f"unknown model {ref!r}{hint}")

@@ -1,0 +1,67 @@
+"""Declarations only: importing this module never imports torch or diffusers."""
+
+import omni
+from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts
+
+# TeaCache4FLUX coefficients (ali-vilab/TeaCache, highest power first), also used by vLLM-Omni.
+FLUX_TEACACHE = TeaCacheFacts(
+    probe="flux-norm1",
+    coefficients=(4.98651651e02, -2.83781631e02, 5.58554382e01, -3.82021401e00, 2.64230861e-01),
+    source="TeaCache4FLUX (ali-vilab/TeaCache)",
+)
+
+FACTS = FamilyFacts(
+    denoiser="dit",
+    denoiser_components=("transformer",),
+    block_attrs=("transformer_blocks", "single_transformer_blocks"),
+    block_classes=("FluxTransformerBlock", "FluxSingleTransformerBlock"),
+    repeated_blocks=True,
+    modality="image",
+    tasks=("t2i", "i2i", "inpaint"),
+    guidance="distilled",
+    vae_class="AutoencoderKL",
+    vae_tiling=True,
+    vae_slicing=True,
+    text_encoders=("text_encoder", "text_encoder_2"),
+    model_cpu_offload_seq="text_encoder->text_encoder_2->image_encoder->transformer->vae",
+    cache_context=True,
+    qkv_fusion=True,
+    teacache=FLUX_TEACACHE,
+)
+
+TINY_GENERATION = {"height": 64, "width": 64, "num_inference_steps": 4, "guidance_scale": 3.5,
+                   "max_sequence_length": 32}
+
+
+@omni.hookimpl
+def omni_register_families():
+    yield FamilySpec(
+        name="flux",
+        summary="FLUX.1 rectified-flow DiT (dev, schnell, Kontext siblings) by Black Forest Labs",
+        pipelines=("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"),
+        hub_patterns=("black-forest-labs/FLUX.1-*", "black-forest-labs/flux.1-*"),
+        facts=FACTS,
+        load="omni.loading:load_diffusers",
+        default_generation={"height": 1024, "width": 1024, "num_inference_steps": 28, "guidance_scale": 3.5},
+    )
+
+
+@omni.hookimpl
+def omni_register_models():
+    yield ModelSpec(
+        name="tiny-flux",
+        family="flux",
+        summary="random-weight tiny FluxPipeline (~0.07 M transformer), built offline; for tests",
+        build="omni_family_flux.tiny:build_tiny",
+        size="tiny",
+        default_generation=TINY_GENERATION,
+    )
+    yield ModelSpec(
+        name="medium-flux",
+        family="flux",
+        summary="random-weight ~70 M-parameter FluxPipeline, built offline; for benchmarks",
+        build="omni_family_flux.tiny:build_medium",
+        size="medium",
+        default_generation={"height": 256, "width": 256, "num_inference_steps": 20, "guidance_scale": 3.5,
+                            "max_sequence_length": 32},
+    )
