@@ -40,9 +40,10 @@ def load_diffusers(ctx, step) -> Any:
     """Build the pipeline with ``DiffusionPipeline.from_pretrained(..., local_files_only=True)``."""
     from diffusers import DiffusionPipeline
 
+    quiet_libraries()
     source = model_source(ctx)
     kwargs = dict(ctx.load_kwargs)
-    kwargs.setdefault("torch_dtype", torch_dtype(ctx.dtype))
+    kwargs.setdefault("dtype", torch_dtype(ctx.dtype))
     for component, make in ctx.component_overrides.items():
         folder = os.path.join(source, component) if os.path.isdir(source) else None
         kwargs[component] = make(folder)
@@ -63,3 +64,14 @@ def _hf_cache() -> str:
         return HF_HUB_CACHE
     except ImportError:  # pragma: no cover
         return "~/.cache/huggingface/hub"
+
+
+def quiet_libraries() -> None:
+    """Silence the libraries' own progress bars and info logs (omni shows its own progress)."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()

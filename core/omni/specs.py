@@ -149,6 +149,7 @@ class ConfigKey:
     * ``when=("tea_cache",)``: the key selects the optimization when its value is one of these
       (``cache: tea_cache``); ``value_option`` then receives the value mapped through ``value_map``.
     * ``option="rel_l1_thresh"``: the value sets that option (``tea_cache_ratio: 0.3``).
+    * ``disables=True``: a truthy value disables the optimization for the run (``enforce_eager: true``).
     * ``requires={"quantization_backend": ("torchao", None)}``: only applies when another key has one
       of these values (``None`` = the key is absent).
 
@@ -163,6 +164,7 @@ class ConfigKey:
     key: str
     option: str | None = None
     enables: bool = False
+    disables: bool = False
     when: tuple[str, ...] = ()
     value_option: str | None = None
     value_map: Mapping[str, Any] = field(default_factory=dict)
@@ -174,8 +176,8 @@ class ConfigKey:
         object.__setattr__(self, "when", tuple(self.when))
         object.__setattr__(self, "value_map", MappingProxyType(dict(self.value_map)))
         object.__setattr__(self, "requires", MappingProxyType({k: tuple(v) for k, v in dict(self.requires).items()}))
-        if not (self.option or self.enables or self.when):
-            raise DeclarationError(f"ConfigKey {self.key!r} does nothing: set option, enables or when")
+        if not (self.option or self.enables or self.when or self.disables):
+            raise DeclarationError(f"ConfigKey {self.key!r} does nothing: set option, enables, disables or when")
 
     @property
     def selects(self) -> bool:
@@ -396,10 +398,14 @@ class OptimizationSpec:
 
     ``order`` sorts optimizations inside a stage (lower first). ``exclusive_group`` makes every
     member of the group conflict with the others (e.g. "cache", "offload"). ``conflicts_with`` adds
-    named conflicts with a reason. ``reversible=False`` marks optimizations that cannot be undone
-    (the run path then refuses to apply them to a pipeline it cannot rebuild).
+    named conflicts with a reason. ``reversible=False`` marks optimizations that cannot be undone once
+    applied (reported; ``omni.optimize`` notes that the caller's pipeline is changed for good).
+    ``places_pipeline=True`` marks optimizations that manage device placement themselves (offload):
+    the core then does not move the pipeline to the accelerator.
     ``tolerance_psnr`` is the PSNR floor (dB) ``omni verify`` accepts for lossy optimizations;
-    lossless ones must match within ``atol`` 1e-4 of the baseline.
+    lossless ones must match within ``atol`` 1e-4 of the baseline. ``verify_overrides`` are option
+    values and ``verify_generation`` generation arguments (``num_inference_steps`` ...) that
+    ``omni verify`` uses on tiny models (e.g. a tile size small enough to really tile).
     """
 
     name: str
@@ -416,8 +422,10 @@ class OptimizationSpec:
     needs: Needs = field(default_factory=Needs)
     order: int = 100
     reversible: bool = True
+    places_pipeline: bool = False
     tolerance_psnr: float | None = None
     verify_overrides: Mapping[str, Any] = field(default_factory=dict)
+    verify_generation: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("OptimizationSpec", self.name))
@@ -430,6 +438,7 @@ class OptimizationSpec:
             self, "conflicts_with", MappingProxyType({norm(k): v for k, v in dict(self.conflicts_with).items()})
         )
         object.__setattr__(self, "verify_overrides", MappingProxyType(dict(self.verify_overrides)))
+        object.__setattr__(self, "verify_generation", MappingProxyType(dict(self.verify_generation)))
         if not self.summary:
             raise DeclarationError(f"OptimizationSpec {self.name!r} needs a summary")
         if not isinstance(self.needs, Needs):
@@ -450,6 +459,9 @@ class OptimizationSpec:
                     raise DeclarationError(
                         f"OptimizationSpec {self.name!r}: config key {key.key!r} targets unknown option {target!r}"
                     )
+        for name in self.verify_overrides:
+            if name not in seen:
+                raise DeclarationError(f"OptimizationSpec {self.name!r}: verify_overrides names unknown option {name!r}")
         if not self.lossless and self.tolerance_psnr is None:
             raise DeclarationError(f"OptimizationSpec {self.name!r} is lossy and must declare tolerance_psnr")
 

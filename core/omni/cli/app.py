@@ -51,6 +51,9 @@ def _register() -> None:
     except ImportError:  # pragma: no cover - run path not installed yet
         return
     run_cmds.register(app)
+    from omni.cli import verify_cmd
+
+    verify_cmd.register(app)
 
 
 _register()

@@ -1,0 +1,157 @@
+"""``omni run`` and ``omni presets``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from omni.cli.common import console, err, handle_errors, print_json, registry
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def render_report(report) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = console()
+    data = report.to_json()
+    con.print(f"[bold]{escape(data['model'])}[/bold] (family {data['family']}) run {data['run_id']}")
+    if data["config_resolved"]:
+        table = Table(title="optimizations")
+        for col in ("optimization", "stage", "status", "reason / details"):
+            table.add_column(col, overflow="fold")
+        for r in data["config_resolved"]:
+            style = {"applied": "green", "skipped": "yellow", "failed": "red"}.get(r["status"], "")
+            detail = r["reason"] or ", ".join(f"{k}={v}" for k, v in r["details"].items())
+            table.add_row(r["name"], r["stage"] or "", f"[{style}]{r['status']}[/{style}]" if style else r["status"],
+                          escape(detail or ""))
+        con.print(table)
+    for note in data["notes"]:
+        con.print(f"note: {escape(note)}")
+    t = data["timings"]
+    if "generate" in t:
+        steps = t.get("steps") or [0]
+        con.print(f"time: total {t.get('total', 0):.2f}s, load {t['stages'].get('load', 0):.2f}s, encode "
+                  f"{t['encode']:.3f}s, {len(steps)} steps {t['denoise']:.3f}s "
+                  f"(median {sorted(steps)[len(steps) // 2] * 1000:.1f} ms/step), decode {t['decode']:.3f}s")
+    for cache in data["cache_hits"]:
+        con.print(f"cache {cache['method']}: computed {cache['computed']}, reused {cache['reused']} "
+                  f"(per step: {''.join('C' if s['computed'] else 'R' for s in cache['steps'])})")
+    peak = data["memory"].get("peak_rss_bytes")
+    if peak:
+        con.print(f"memory: peak RSS {peak / 2**20:.0f} MiB")
+    for art in data["artifacts"]:
+        con.print(f"wrote {art['kind']} {escape(art['path'])}")
+
+
+@handle_errors
+def run(
+    model: str = typer.Argument(..., help="Named model (tiny-flux), hub id in the local HF cache, or local folder."),
+    prompt: str = typer.Option("a red circle on a blue background", "--prompt", "-p"),
+    optimize: list[str] = typer.Option([], "--optimize", "-O", help="Optimization name(s), repeatable or comma list."),
+    set_: list[str] = typer.Option([], "--set", "-s", help="KEY=VALUE config pair (seed, vLLM-Omni or name.option)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named preset (omni presets)."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse the run (before loading) if anything can't apply."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Denoising steps."),
+    seed: int = typer.Option(0, "--seed"),
+    height: Optional[int] = typer.Option(None, "--height", min=8),
+    width: Optional[int] = typer.Option(None, "--width", min=8),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Video frames (video models)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="PNG for images, MP4/GIF for video."),
+    report_path: Optional[str] = typer.Option(None, "--report", help="Where to write the JSON report."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, bfloat16 or float16."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON; no progress bar."),
+) -> None:
+    """Load MODEL, apply the requested optimizations, generate, and write the output and a report."""
+    from omni.config import load_yaml, parse_set
+    from omni.errors import OmniError, UsageError
+    from omni.options import parse_dtype
+    from omni.runtime.api import prepare
+    from omni.runtime.output import check_output_path, save
+
+    reg = registry()
+    data = load_yaml(str(config)) if config else None
+    prep = prepare(model, data, optimize=_split(optimize), sets=parse_set(set_), preset=preset, strict=strict,
+                   registry=reg)
+    family = reg.family(prep.resolved.family).spec
+    video = family.facts.modality == "video"
+    if frames is not None and not video:
+        raise UsageError(f"--frames applies to video models; {prep.resolved.family} makes images")
+    safe_name = Path(model.rstrip("/")).name.replace("/", "_") or "omni"
+    output = output or f"{safe_name}.{'mp4' if video else 'png'}"
+    check_output_path(output, video)
+    report_path = report_path or str(Path(output).with_suffix("")) + ".report.json"
+    if dtype is not None:
+        try:
+            dtype = parse_dtype(dtype)
+        except ValueError as exc:
+            raise UsageError(f"--dtype: {exc}") from None
+    if device not in (None, "cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, not {device!r}")
+    generation = {"num_inference_steps": steps, "height": height, "width": width, "num_frames": frames}
+    try:
+        result = _run_with_progress(prep, prompt, seed, device, dtype, generation, show=not json_out)
+    except OmniError as exc:
+        prep.report.error = str(exc)
+        prep.report.write(report_path)
+        err(f"report with the error written to {report_path}")
+        raise
+    result.report.artifacts = save(result.output, output, video=video)
+    result.report.artifacts.append({"kind": "report", "path": report_path})
+    result.report.write(report_path)
+    if json_out:
+        print_json(result.report.to_json())
+    else:
+        render_report(result.report)
+
+
+def _run_with_progress(prep, prompt, seed, device, dtype, generation, show: bool):
+    from omni.runtime.api import run as run_api
+
+    if not (show and sys.stderr.isatty()):
+        return run_api(prep.resolved, prompt, prepared=prep, seed=seed, device=device, dtype=dtype, **generation)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=__import__("rich.console").console.Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("denoise", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return run_api(prep.resolved, prompt, prepared=prep, seed=seed, device=device, dtype=dtype,
+                       progress=progress, **generation)
+
+
+@handle_errors
+def presets(json_out: bool = typer.Option(False, "--json")) -> None:
+    """List the named presets and the config keys each sets."""
+    from omni.presets import DESCRIPTIONS, PRESETS
+
+    rows = [{"name": n, "description": DESCRIPTIONS[n], "config": PRESETS.get(n, "computed per model")}
+            for n in DESCRIPTIONS]
+    if json_out:
+        print_json({"presets": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title="presets")
+    for col in ("preset", "description", "config"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        cfg = r["config"] if isinstance(r["config"], str) else ", ".join(f"{k}={v}" for k, v in r["config"].items())
+        table.add_row(r["name"], r["description"], cfg)
+    console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("presets")(presets)

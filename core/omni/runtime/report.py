@@ -1,0 +1,78 @@
+"""RunReport: the JSON record of a run (schema: ``omni/report.schema.json``, documented in
+docs/report.md). Field names follow OmniRT's RunReport where they overlap."""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass
+class OptimizationResult:
+    name: str
+    status: str  # applied | skipped | failed
+    stage: str | None = None
+    reason: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    requested_by: str | None = None
+    cell: str | None = None  # supported | untested | ...
+    plugin: dict[str, str] | None = None
+
+
+@dataclass
+class RunReport:
+    model: str
+    family: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    schema_version: str = SCHEMA_VERSION
+    environment: dict[str, Any] = field(default_factory=dict)
+    config_requested: dict[str, Any] = field(default_factory=dict)
+    config_resolved: list[OptimizationResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    cache_hits: list[dict[str, Any]] = field(default_factory=list)
+    device_placement: dict[str, Any] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def result(self, name: str) -> OptimizationResult | None:
+        return next((r for r in self.config_resolved if r.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    def write(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(self.to_json(), fh, indent=2)
+            fh.write("\n")
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("omni").joinpath("report.schema.json").read_text())
+
+
+def environment_info(device: str) -> dict[str, Any]:
+    import diffusers
+    import torch
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["cuda_device"] = torch.cuda.get_device_name(0)
+        info["cuda_capability"] = "%d.%d" % torch.cuda.get_device_capability(0)
+    return info

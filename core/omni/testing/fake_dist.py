@@ -1,0 +1,21 @@
+"""Write a fake installed distribution (``*.dist-info`` + modules) so tests exercise the real
+entry-point loader without pip (conda's approach)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+
+def fake_dist(root: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> Path:
+    """Create ``root/<dist>-<version>.dist-info`` with entry points in group ``omni`` and the given
+    top-level modules (``{"module_name": "source"}``). Put ``root`` on ``sys.path`` to import them."""
+    root.mkdir(parents=True, exist_ok=True)
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    eps = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[omni]\n{eps}\n")
+    for name, source in modules.items():
+        (root / f"{name}.py").write_text(textwrap.dedent(source))
+    return info

@@ -1,0 +1,100 @@
+"""``FamilyConformance``: the tests every model-family plugin should pass (CPU, offline)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import pytest
+
+
+def generate(model: str, *, seed: int = 0, prompt: str = "a red circle on a blue background", **overrides: Any):
+    """Run a short generation of a named model directly with diffusers; returns a float numpy array
+    (images: (N, H, W, C); video: (N, F, H, W, C))."""
+    import numpy as np
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from omni.plugins import get_registry, import_path
+
+    spec = get_registry().models[model.replace("-", "_")].spec
+    pipe = DiffusionPipeline.from_pretrained(str(import_path(spec.build)()), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = {**dict(spec.default_generation), **overrides}
+    out = pipe(prompt=prompt, generator=torch.Generator("cpu").manual_seed(seed), output_type="np", **kwargs)
+    arr = out.frames if hasattr(out, "frames") else out.images
+    return np.asarray(arr, dtype=np.float32)
+
+
+class FamilyConformance:
+    """Subclass and set the class attributes; pytest collects the inherited tests."""
+
+    family: ClassVar[str]
+    pipeline_class: ClassVar[str]
+    tiny_model: ClassVar[str | None] = None
+    hub_ids: ClassVar[tuple[str, ...]] = ()
+    expected_shape: ClassVar[tuple[int, ...] | None] = None  # of generate(tiny_model)
+
+    @pytest.fixture(scope="class")
+    def registry(self):
+        from omni.plugins import Selection, load_registry
+
+        return load_registry(selection=Selection(), strict=False)
+
+    def test_declaration_is_valid_and_active(self, registry):
+        from omni.traits import VOCABULARY
+
+        declared = registry.family(self.family)
+        record = next(p for p in registry.plugins if p.name == declared.plugin.name)
+        assert record.status == "active", record.error
+        assert declared.spec.traits <= VOCABULARY, declared.spec.traits - VOCABULARY
+        assert self.pipeline_class in declared.spec.pipelines
+
+    def test_recognised_from_model_index_only(self, registry, tmp_path):
+        from omni.resolve import resolve_model
+
+        (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": self.pipeline_class}))
+        resolved = resolve_model(str(tmp_path), registry)
+        assert (resolved.family, resolved.kind, resolved.pipeline_class) == (self.family, "local", self.pipeline_class)
+
+    def test_non_matching_folder_is_rejected(self, registry, tmp_path):
+        from omni.errors import UnknownModelError
+        from omni.resolve import resolve_model
+
+        (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "NotADiffusersPipeline"}))
+        with pytest.raises(UnknownModelError, match="NotADiffusersPipeline"):
+            resolve_model(str(tmp_path), registry)
+
+    def test_hub_ids_resolve_offline(self, registry):
+        from omni.resolve import resolve_model
+
+        for hub_id in self.hub_ids:
+            resolved = resolve_model(hub_id, registry)
+            assert (resolved.family, resolved.kind) == (self.family, "hub"), hub_id
+
+    def test_matrix_row_matches_family_claims(self, registry):
+        from omni.matrix import CompatMatrix
+
+        declared = registry.family(self.family)
+        matrix = CompatMatrix(registry)
+        for opt_name, claim in declared.spec.claims.items():
+            if opt_name not in registry.optimizations:
+                continue  # the optimization plugin is not installed
+            cell = matrix.cell(self.family, opt_name)
+            if claim.status.value == "unsupported":
+                assert cell.status.value == "unsupported" and claim.reason in cell.reasons
+            else:
+                assert cell.status.value in ("supported", "unsupported"), cell
+
+    def test_tiny_generation_offline_deterministic(self, registry, no_network):
+        import numpy as np
+
+        if self.tiny_model is None:
+            pytest.skip("family ships no tiny model")
+        assert registry.models[self.tiny_model.replace("-", "_")].spec.family == self.family
+        first = generate(self.tiny_model, seed=1)
+        second = generate(self.tiny_model, seed=1)
+        assert np.isfinite(first).all()
+        if self.expected_shape is not None:
+            assert first.shape == self.expected_shape
+        np.testing.assert_array_equal(first, second)

@@ -1,0 +1,1 @@
+"""VAE slicing / tiling for omni. Declarations in :mod:`.plugin`, code in :mod:`.impl`."""
