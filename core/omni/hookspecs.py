@@ -102,6 +102,23 @@ class OmniSpecs:
                                 build="omni_family_acme.tiny:build_tiny")
         """
 
+    @hookspec
+    def omni_register_commands(self, app: Any) -> None:
+        """Add CLI commands to the ``omni`` Typer app (called once, before parsing the command line).
+        Import heavy libraries inside the command function, never at module level.
+
+        Example::
+
+            import typer
+
+            @omni.hookimpl
+            def omni_register_commands(app):
+                @app.command("convert")
+                def convert(model: str, qtype: str = typer.Option("Q8_0", "--qtype")):
+                    from omni_plugin_gguf.convert import convert_model
+                    convert_model(model, qtype)
+        """
+
     # ---------------------------------------------------------------- stages of a run
     @hookspec(firstresult=True)
     def omni_load(self, ctx: RunContext, step: Step) -> Applied | Any | None:

@@ -169,7 +169,7 @@ def _as_list(result: Any) -> list[Any]:
 
 
 def _foreign_hooks(plugin: Any) -> list[str]:
-    known = set(_DECLARATION_HOOKS) | set(hookspecs.STAGE_HOOKS)
+    known = set(_DECLARATION_HOOKS) | set(hookspecs.STAGE_HOOKS) | {"omni_register_commands"}
     out = []
     for attr in dir(plugin):
         if attr.startswith("omni_") and attr not in known:

@@ -39,7 +39,6 @@ def _main(
     ),
 ) -> None:
     common._state["no_plugins"] = no_plugins
-    common._state["registry"] = None
 
 
 def _register() -> None:
@@ -59,5 +58,25 @@ def _register() -> None:
 _register()
 
 
+def _plugin_commands() -> None:
+    """Let plugins add commands (``omni_register_commands``); a broken one is reported, not fatal."""
+    import sys
+
+    from omni.errors import OmniError
+
+    common._state["no_plugins"] = "--no-plugins" in sys.argv[1:]
+    try:
+        reg = common.registry()
+    except OmniError as exc:  # strict plugin mode: let the command report it
+        common._state["registry"] = None
+        return
+    for impl in reg.pm.hook.omni_register_commands.get_hookimpls():
+        try:
+            impl.function(app=app)
+        except Exception as exc:  # noqa: BLE001
+            common.err(f"warning: plugin {impl.plugin_name!r} failed to add its commands: {exc}")
+
+
 def main() -> None:
+    _plugin_commands()
     app()

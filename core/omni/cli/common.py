@@ -20,7 +20,8 @@ _state: dict[str, Any] = {"no_plugins": False, "verbose": False}
 def registry():
     from omni.plugins import Selection, get_registry, load_registry, set_registry
 
-    if _state.get("registry") is None:
+    if _state.get("registry") is None or _state.get("loaded_with") != _state["no_plugins"]:
+        _state["loaded_with"] = _state["no_plugins"]
         reg = load_registry(selection=Selection.from_env(no_plugins=_state["no_plugins"]))
         set_registry(reg)
         _state["registry"] = reg

@@ -1,6 +1,7 @@
 """Executes a plan through the stage hooks, measuring each stage, with the rollback rule:
 
-an optimization that raises is reported ``failed``; if the pipeline fingerprint shows it changed
+an optimization that raises is reported ``failed`` (a :class:`UsageError` — bad user input such
+as a corrupt weights file — stops the run with exit 2 instead); if the pipeline fingerprint shows it changed
 nothing, the run continues (best-effort) — otherwise the run stops with OptimizationFailed, so a
 half-modified pipeline never silently produces different output. Load-stage steps only edit
 ``ctx.load_kwargs`` / ``ctx.component_overrides``; those are restored on failure.
@@ -12,7 +13,7 @@ import copy
 import time
 from typing import Any
 
-from omni.errors import OptimizationFailed, StrictRefusal
+from omni.errors import OptimizationFailed, StrictRefusal, UsageError
 from omni.matrix import Plan, PlannedStep
 from omni.plugins import Registry
 from omni.runtime import measure
@@ -64,6 +65,11 @@ class Executor:
             applied = self.call(ctx, step)
             if not isinstance(applied, Applied):
                 raise TypeError(f"stage hook returned {type(applied).__name__}, expected omni.Applied")
+        except UsageError:
+            # bad user input detected by the plugin (e.g. a corrupt weights file): stop with exit 2
+            if is_load:
+                ctx.load_kwargs, ctx.component_overrides = saved  # type: ignore[misc]
+            raise
         except Skip as exc:
             self._result(planned, report, status="skipped", reason=str(exc))
             if strict:
