@@ -154,7 +154,7 @@ def _optimize_list(value: Any) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for item in value:
         if isinstance(item, str):
-            out.append((item.strip(), {}))
+            out.extend((part.strip(), {}) for part in item.split(",") if part.strip())
         elif isinstance(item, Mapping) and len(item) == 1:
             name, opts = next(iter(item.items()))
             if opts is not None and not isinstance(opts, Mapping):

@@ -129,7 +129,7 @@ class OmniSpecs:
         * then the family's load step (``step.family`` is set) builds the pipeline from
           ``ctx.model`` honouring those kwargs and returns it.
 
-        Example (a family plugin)::
+        Example::
 
             @omni.hookimpl
             def omni_load(ctx, step):

@@ -72,6 +72,11 @@ def prepare(
     registry = registry or get_registry()
     resolved = model if isinstance(model, ResolvedModel) else resolve_model(model, registry)
     env = Environment.detect()
+    if resolved.kind == "family":
+        raise UsageError(
+            f"{resolved.ref!r} names a family, not a model: pass a local folder, a hub id already in the HF cache, "
+            f"or a named model such as tiny-{resolved.family}"
+        )
     if isinstance(config, RunConfig):
         cfg = config
     else:

@@ -1,0 +1,48 @@
+"""Docs that must match the code: generated tables, hook docs, declaration fields."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from omni import hookspecs, specs
+from omni.matrix import CompatMatrix
+from omni.plugins import Selection, load_registry
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_support_matrix_doc_is_generated_and_fresh():
+    expected = CompatMatrix(load_registry(selection=Selection(), strict=False)).to_markdown()
+    committed = (DOCS / "support-matrix.md").read_text()
+    assert committed == expected, "docs/support-matrix.md is stale: run `omni matrix --markdown > docs/support-matrix.md`"
+
+
+HOOKS = sorted(n for n in dir(hookspecs.OmniSpecs) if n.startswith("omni_"))
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_signature_and_example(hook):
+    import inspect
+
+    params = [p for p in inspect.signature(getattr(hookspecs.OmniSpecs, hook)).parameters if p != "self"]
+    guide = (DOCS / "plugin-guide.md").read_text()
+    heading = f"### {hook}({', '.join(params)})"
+    assert heading in guide, f"docs/plugin-guide.md lacks '{heading}'"
+    section = guide.split(heading, 1)[1].split("\n### ", 1)[0]
+    assert "```python" in section and f"def {hook}(" in section, f"{hook} has no example"
+    assert "Example::" in getattr(hookspecs.OmniSpecs, hook).__doc__
+
+
+DECLARATIONS = [specs.FamilySpec, specs.FamilyFacts, specs.TeaCacheFacts, specs.OptimizationSpec, specs.Option,
+                specs.ConfigKey, specs.Needs, specs.Claim, specs.ModelSpec]
+
+
+@pytest.mark.parametrize("cls", DECLARATIONS, ids=lambda c: c.__name__)
+def test_every_declaration_field_is_documented(cls):
+    text = (DOCS / "declarations.md").read_text()
+    section = text.split(f"## {cls.__name__}", 1)[1].split("\n## ", 1)[0]
+    for field in dataclasses.fields(cls):
+        assert re.search(rf"`{field.name}`", section), f"{cls.__name__}.{field.name} is not documented"
+    assert "Example" in (cls.__doc__ or "") or cls in (specs.FamilyFacts,), cls
