@@ -7,6 +7,8 @@ applicable reason is kept:
 1. the optimization is disabled for this run/process         -> ``disabled``
 2. an explicit ``unsupported`` claim on either side          -> ``unsupported``
 3. a required trait is missing from the family               -> ``unsupported``
+   (unless a declaration explicitly claims ``supported``: an explicit, verified claim is more
+   specific than the trait rule, e.g. TeaCache on a family calibrated by ``omni calibrate``)
 4. the environment lacks a package / accelerator / capability -> ``unavailable``
    (only when an :class:`~omni.environment.Environment` is given; the published docs tables are
    environment-free and show the needs as notes instead)
@@ -150,10 +152,12 @@ class CompatMatrix:
                 status = status or Support.UNSUPPORTED
                 reasons.append(claim.reason)
                 by.append(src)
-        missing = sorted(o.requires_traits - f.traits)
+        explicitly_supported = any(c is not None and c.status is Support.SUPPORTED for c in (fam_claim, opt_claim))
+        missing = [] if explicitly_supported else sorted(o.requires_traits - f.traits)
         if missing:
             status = status or Support.UNSUPPORTED
             reasons.append(f"{f.name} lacks trait(s) {', '.join(missing)} required by {o.name}")
+            reasons.extend(o.trait_hints[t] for t in missing if t in o.trait_hints)
             by.append(opt.plugin)
         if self.env is not None:
             unmet = self.env.unmet(o.needs)

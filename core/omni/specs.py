@@ -416,6 +416,7 @@ class OptimizationSpec:
     options: tuple[Option, ...] = ()
     config_keys: tuple[ConfigKey, ...] = ()
     requires_traits: frozenset[str] = frozenset()
+    trait_hints: Mapping[str, str] = field(default_factory=dict)
     claims: Mapping[str, Claim] = field(default_factory=dict)
     exclusive_group: str | None = None
     conflicts_with: Mapping[str, str] = field(default_factory=dict)
@@ -433,6 +434,10 @@ class OptimizationSpec:
         object.__setattr__(self, "options", tuple(self.options))
         object.__setattr__(self, "config_keys", tuple(self.config_keys))
         object.__setattr__(self, "requires_traits", frozenset(self.requires_traits))
+        object.__setattr__(self, "trait_hints", MappingProxyType(dict(self.trait_hints)))
+        for trait in self.trait_hints:
+            if trait not in self.requires_traits:
+                raise DeclarationError(f"OptimizationSpec {self.name!r}: trait_hints names {trait!r}, which is not required")
         object.__setattr__(self, "claims", _claims("OptimizationSpec", self.claims))
         object.__setattr__(
             self, "conflicts_with", MappingProxyType({norm(k): v for k, v in dict(self.conflicts_with).items()})

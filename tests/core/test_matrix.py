@@ -110,3 +110,12 @@ def test_markdown_renders_both_tables(registry):
     text = CompatMatrix(registry).to_markdown()
     assert "## Families × optimizations" in text and "## Optimizations × optimizations" in text
     assert "acme blocks return tuples" in text
+
+
+def test_explicit_supported_claim_overrides_missing_trait(plugin_dir, load, opt_src, fam_src):
+    plugin_dir("omni-family-acme", "0.1", {"acme": "acme_mod"}, {
+        "acme_mod": fam_src("acme", claims="{'needs_unet': omni.supported('calibrated for acme')}")})
+    plugin_dir("omni-plugin-needs_unet", "0.1", {"needs_unet": "nu_mod"}, {
+        "nu_mod": opt_src("needs_unet", "nu_mod", traits=("denoiser:unet",))})
+    cell = CompatMatrix(load()).cell("acme", "needs_unet")
+    assert cell.status is Support.SUPPORTED and cell.reasons == ("calibrated for acme",)
