@@ -53,6 +53,9 @@ def _register() -> None:
     from omni.cli import verify_cmd
 
     verify_cmd.register(app)
+    from omni.cli import bench_cmd
+
+    bench_cmd.register(app)
 
 
 _register()

@@ -173,6 +173,35 @@ def optimize(pipe: Any, config: Mapping[str, Any] | None = None, *, strict: bool
     return pipe, prep.report
 
 
+def load_and_optimize(prep: Prepared, *, device: str | None = None, dtype: str | None = None) -> RunContext:
+    """Load the model of a prepared request and apply its plan (all six stages); no generation."""
+    registry = prep.registry
+    family = registry.family(prep.resolved.family).spec
+    device = device or default_device()
+    dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
+    ctx = RunContext(model=prep.resolved, family=family, env=prep.env, device=device, dtype=dtype)
+    prep.report.environment = environment_info(device)
+    executor = Executor(registry)
+    with _stage_timer(prep.report, "load"):
+        executor.run_stage(ctx, Stage.LOAD, prep.plan, prep.report, prep.config.strict)
+        try:
+            ctx.pipe = executor.load(ctx)
+        except (ModelLoadError, UsageError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"loading {prep.resolved.ref!r} failed: {type(exc).__name__}: {first}") from exc
+    before = measure.param_bytes(ctx.pipe)
+    _apply(prep, ctx, executor, POST_LOAD_STAGES)
+    _finish_report(prep, ctx, before)
+    return ctx
+
+
+def generation_defaults(prep: Prepared) -> dict[str, Any]:
+    family = prep.registry.family(prep.resolved.family).spec
+    return dict(prep.resolved.model.default_generation) if prep.resolved.model else dict(family.default_generation)
+
+
 def run(
     model: str,
     prompt: str = "a red circle on a blue background",
@@ -197,27 +226,9 @@ def run(
     t_start = time.perf_counter()
     prep = prepared or prepare(model, config, optimize=optimize, sets=sets, preset=preset, strict=strict,
                                registry=registry)
-    registry = prep.registry
-    family = registry.family(prep.resolved.family).spec
-    device = device or default_device()
-    dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
-    ctx = RunContext(model=prep.resolved, family=family, env=prep.env, device=device, dtype=dtype)
-    prep.report.environment = environment_info(device)
-    executor = Executor(registry)
-    with _stage_timer(prep.report, "load"):
-        executor.run_stage(ctx, Stage.LOAD, prep.plan, prep.report, prep.config.strict)
-        try:
-            ctx.pipe = executor.load(ctx)
-        except (ModelLoadError, UsageError):
-            raise
-        except Exception as exc:  # noqa: BLE001
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"loading {prep.resolved.ref!r} failed: {type(exc).__name__}: {first}") from exc
-    before = measure.param_bytes(ctx.pipe)
-    _apply(prep, ctx, executor, POST_LOAD_STAGES)
-    _finish_report(prep, ctx, before)
-    defaults = dict(prep.resolved.model.default_generation) if prep.resolved.model else dict(family.default_generation)
-    gen_args = {**defaults, **{k: v for k, v in generation.items() if v is not None}}
+    ctx = load_and_optimize(prep, device=device, dtype=dtype)
+    family = ctx.family
+    gen_args = {**generation_defaults(prep), **{k: v for k, v in generation.items() if v is not None}}
     out = generate(ctx, prep.report, prompt, gen_args, seed=seed, progress=progress)
     prep.report.timings["total"] = round(time.perf_counter() - t_start, 6)
     prep.report.memory["peak_rss_bytes"] = measure.peak_rss_bytes()
