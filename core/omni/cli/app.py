@@ -80,6 +80,20 @@ def _plugin_commands() -> None:
             common.err(f"warning: plugin {impl.plugin_name!r} failed to add its commands: {exc}")
 
 
+def _quiet_library_noise() -> None:
+    """The CLI prints its own progress and report; keep the libraries' import-time warnings
+    (torchao GPU kernels missing on CPU, torch pytree deprecations) out of it. Env vars win."""
+    import logging
+    import os
+
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if os.environ.get("OMNI_LIBRARY_WARNINGS", "") in ("", "0"):
+        for name in ("torchao", "torch.utils._pytree"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main() -> None:
+    _quiet_library_noise()
     _plugin_commands()
     app()
