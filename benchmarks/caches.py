@@ -1,0 +1,137 @@
+"""Step caches side by side: TeaCache, first-block cache, MagCache, TaylorSeer and cache-dit at
+several thresholds. Speed is measured with `omni bench` on a medium pipeline (random weights,
+where per-step compute dominates); quality on the trained `shapes` model (PSNR vs its uncached
+output and prompt adherence on 48 prompts), so a threshold that is fast but breaks the image shows up
+as lost adherence. Prints a table, writes --json and an optional PNG plot (speedup vs PSNR).
+
+Usage: python benchmarks/caches.py [--speed-model medium-flux] [--steps 20] [--runs 2] [--quick]
+                                  [--plot docs/caches.png] [--markdown] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+# method -> (option, thresholds); options are checked against the installed declarations
+SWEEP = {
+    "teacache": ("rel_l1_thresh", [0.2, 0.4, 0.8, 1.6]),
+    "first_block_cache": ("threshold", [0.05, 0.1, 0.2, 0.4]),
+    "mag_cache": ("threshold", [0.04, 0.08, 0.16]),
+    "taylorseer_cache": ("cache_interval", [2, 3, 5]),
+    "cache_dit": ("residual_diff_threshold", [0.08, 0.16, 0.32]),
+}
+
+
+def _plot(rows, path: str) -> None:
+    """Speedup (x) vs PSNR (y), one colour per method, drawn with PIL (no plotting dependency)."""
+    from PIL import Image, ImageDraw
+
+    w, h, m = 720, 480, 60
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    pts = [r for r in rows if r.get("psnr_db") is not None]
+    if not pts:
+        return
+    xs = [r["speedup"] for r in pts] + [1.0]
+    ys = [min(r["psnr_db"], 80) for r in pts]
+    x0, x1 = 0.9, max(xs) * 1.05
+    y0, y1 = min(ys) - 2, max(ys) + 2
+    sx = lambda v: m + (v - x0) / (x1 - x0) * (w - 2 * m)  # noqa: E731
+    sy = lambda v: h - m - (v - y0) / (y1 - y0) * (h - 2 * m)  # noqa: E731
+    d.rectangle([m, m, w - m, h - m], outline="black")
+    d.text((w // 2 - 60, h - m + 25), "speedup (x, end to end)", fill="black")
+    d.text((5, m - 20), "PSNR vs uncached (dB, shapes)", fill="black")
+    for t in range(5):
+        xv = x0 + t * (x1 - x0) / 4
+        yv = y0 + t * (y1 - y0) / 4
+        d.text((sx(xv) - 10, h - m + 5), f"{xv:.1f}", fill="black")
+        d.text((10, sy(yv) - 5), f"{yv:.0f}", fill="black")
+    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
+    for i, method in enumerate(dict.fromkeys(r["method"] for r in pts)):
+        series = sorted((r for r in pts if r["method"] == method), key=lambda r: r["speedup"])
+        c = colours[i % len(colours)]
+        coords = [(sx(r["speedup"]), sy(min(r["psnr_db"], 80))) for r in series]
+        if len(coords) > 1:
+            d.line(coords, fill=c, width=2)
+        for x, y in coords:
+            d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=c)
+        d.text((w - m - 150, m + 10 + 15 * i), method, fill=c)
+    img.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed-model", default="medium-flux")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="one threshold per method (smoke run)")
+    parser.add_argument("--plot", default=None)
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from omni.bench import bench
+    from omni.plugins import get_registry
+    from omni.verify import psnr
+    from omni_model_shapes.evaluate import adherence, eval_prompts
+
+    torch.set_num_threads(1)
+    registry = get_registry()
+    prompts = eval_prompts()
+    base_quality = adherence([], {}, prompts=prompts, steps=args.steps, device="cpu", registry=registry)
+    rows, notes = [], []
+    for method, (option, values) in SWEEP.items():
+        if method not in registry.optimizations:
+            notes.append(f"{method}: plugin not installed")
+            continue
+        spec = registry.optimization(method).spec
+        if option not in {o.name for o in spec.options}:
+            notes.append(f"{method}: has no option {option}")
+            continue
+        for value in values[1:2] if args.quick else values:
+            sets = {f"{method}.{option}": value}
+            speed = bench(args.speed_model, [method], sets=sets, runs=args.runs, warmup=1, device="cpu",
+                          generation={"num_inference_steps": args.steps}, registry=registry)
+            if speed["optimized"]["applied"] != [method]:
+                notes.append(f"{method} {option}={value}: not applied ({speed['optimized']['skipped']})")
+                continue
+            quality = adherence([method], sets, prompts=prompts, steps=args.steps, device="cpu", registry=registry)
+            p = [psnr(a, b) for a, b in zip(quality["images"], base_quality["images"])]
+            finite = [v for v in p if not math.isinf(v)]
+            rows.append({
+                "method": method, "option": option, "value": value,
+                "speedup": speed["speedup_total"],
+                "computed": speed["optimized"]["cache_computed"], "reused": speed["optimized"]["cache_reused"],
+                "psnr_db": round(sum(finite) / len(finite), 2) if finite else None,
+                "adherence_all": quality["scores"]["all"], "adherence_fg": quality["scores"]["fg"],
+                "adherence_shape": quality["scores"]["shape"],
+                "shapes_reused": quality["cache_reused"], "shapes_computed": quality["cache_computed"],
+            })
+    result = {"speed_model": args.speed_model, "quality_model": "shapes", "steps": args.steps,
+              "baseline_adherence": base_quality["scores"], "rows": rows, "notes": notes}
+    if args.plot:
+        _plot(rows, args.plot)
+        result["plot"] = args.plot
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    header = ("| method | setting | speedup (medium-flux) | computed/reused | PSNR vs uncached (shapes) "
+              "| adherence all / fg / shape (shapes) | shapes computed/reused |")
+    print(f"baseline adherence (shapes, {args.steps} steps, 48 prompts): all {base_quality['scores']['all']:.2f}, "
+          f"fg {base_quality['scores']['fg']:.2f}, shape {base_quality['scores']['shape']:.2f}")
+    print(header)
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['method']} | {r['option']}={r['value']} | {r['speedup']:.2f}x | {r['computed']}/{r['reused']} "
+              f"| {r['psnr_db']} | {r['adherence_all']:.2f} / {r['adherence_fg']:.2f} / {r['adherence_shape']:.2f} "
+              f"| {r['shapes_computed']}/{r['shapes_reused']} |")
+    for n in notes:
+        print(f"note: {n}")
+
+
+if __name__ == "__main__":
+    main()
