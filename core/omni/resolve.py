@@ -91,8 +91,10 @@ def resolve_model(ref: str, registry: Registry) -> ResolvedModel:
                 if fnmatch.fnmatch(ref.lower(), pattern.lower()):
                     return ResolvedModel(ref, declared.spec.name, "hub",
                                          f"hub id matches {pattern!r} of family {declared.spec.name}", hub_id=ref)
-    if ref.startswith((".", "/", "~")) or os.sep in ref and not os.path.exists(expanded) and ref.count("/") > 1:
-        raise UnknownModelError(f"model folder {ref} does not exist")
+    looks_like_path = ref.startswith((".", "/", "~")) or ref.count("/") > 1
+    if looks_like_path:
+        what = "is not a folder" if os.path.exists(expanded) else "does not exist"
+        raise UnknownModelError(f"model folder {ref} {what}")
     names = [d.spec.name for d in registry.models.values()] + [d.spec.name for d in registry.families.values()]
     hint = did_you_mean(ref, names) or (f" (known: {', '.join(names[:12])})" if names else " (no families installed)")
     raise UnknownModelError(f"unknown model {ref!r}{hint}")
