@@ -27,7 +27,6 @@ def omni_register_optimizations():
             ConfigKey("compile_mode", option="mode"),
             ConfigKey("enforce_eager", disables=True),
         ),
-        requires_traits={"blocks:list"},
         claims={f: supported("verified: omni verify (inductor)") for f in VERIFIED},
         needs=omni.Needs(packages=("torch>=2.4",)),
         order=10,
