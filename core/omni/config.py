@@ -246,6 +246,9 @@ def resolve_config(
         for ck, spec in matches:
             if ck.when:
                 continue
+            if ck.present and value not in (None, "", [], {}):
+                cfg.requested.setdefault(spec.name, {})
+                cfg.requested_by.setdefault(spec.name, key)
             if ck.enables and _truthy(key, value):
                 cfg.requested.setdefault(spec.name, {})
                 cfg.requested_by.setdefault(spec.name, key)

@@ -84,6 +84,12 @@ def coerce_option(opt: "Option", value: Any) -> Any:
             return tuple(float(v) for v in items)
         except (TypeError, ValueError):
             raise ValueError(f"{value!r} is not a list of numbers") from None
+    if t == "strs":
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        raise ValueError(f"{value!r} is not a list of strings")
     if t in ("str", "path"):
         if isinstance(value, (dict, list)):
             raise ValueError(f"{value!r} is not a string")

@@ -96,7 +96,7 @@ def unsupported(reason: str) -> Claim:
     return Claim(Support.UNSUPPORTED, reason)
 
 
-_OPTION_TYPES = {"bool", "int", "float", "str", "choice", "floats", "path", "dtype"}
+_OPTION_TYPES = {"bool", "int", "float", "str", "strs", "choice", "floats", "path", "dtype"}
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,8 @@ class ConfigKey:
       (``cache: tea_cache``); ``value_option`` then receives the value mapped through ``value_map``.
     * ``option="rel_l1_thresh"``: the value sets that option (``tea_cache_ratio: 0.3``).
     * ``disables=True``: a truthy value disables the optimization for the run (``enforce_eager: true``).
+    * ``present=True``: any non-empty value requests the optimization (``gguf_path: model.gguf``);
+      combine with ``option`` to also pass the value.
     * ``requires={"quantization_backend": ("torchao", None)}``: only applies when another key has one
       of these values (``None`` = the key is absent).
 
@@ -165,6 +167,7 @@ class ConfigKey:
     option: str | None = None
     enables: bool = False
     disables: bool = False
+    present: bool = False
     when: tuple[str, ...] = ()
     value_option: str | None = None
     value_map: Mapping[str, Any] = field(default_factory=dict)
@@ -176,12 +179,12 @@ class ConfigKey:
         object.__setattr__(self, "when", tuple(self.when))
         object.__setattr__(self, "value_map", MappingProxyType(dict(self.value_map)))
         object.__setattr__(self, "requires", MappingProxyType({k: tuple(v) for k, v in dict(self.requires).items()}))
-        if not (self.option or self.enables or self.when or self.disables):
+        if not (self.option or self.enables or self.when or self.disables or self.present):
             raise DeclarationError(f"ConfigKey {self.key!r} does nothing: set option, enables, disables or when")
 
     @property
     def selects(self) -> bool:
-        return self.enables or bool(self.when)
+        return self.enables or self.present or bool(self.when)
 
 
 @dataclass(frozen=True)
@@ -406,6 +409,8 @@ class OptimizationSpec:
     lossless ones must match within ``atol`` 1e-4 of the baseline. ``verify_overrides`` are option
     values and ``verify_generation`` generation arguments (``num_inference_steps`` ...) that
     ``omni verify`` uses on tiny models (e.g. a tile size small enough to really tile).
+    ``verify_prepare`` (``"module:function"``, called as ``fn(model_name, workdir)``) returns extra
+    option values that depend on the model, e.g. the path of a GGUF file converted from it.
     """
 
     name: str
@@ -427,6 +432,7 @@ class OptimizationSpec:
     tolerance_psnr: float | None = None
     verify_overrides: Mapping[str, Any] = field(default_factory=dict)
     verify_generation: Mapping[str, Any] = field(default_factory=dict)
+    verify_prepare: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _check_name("OptimizationSpec", self.name))
@@ -449,6 +455,7 @@ class OptimizationSpec:
         if not isinstance(self.needs, Needs):
             raise DeclarationError(f"OptimizationSpec {self.name!r}: needs must be a Needs")
         _check_path("OptimizationSpec.impl", self.impl)
+        _check_path("OptimizationSpec.verify_prepare", self.verify_prepare)
         seen = set()
         for opt in self.options:
             if not isinstance(opt, Option):

@@ -72,6 +72,15 @@ class Verifier:
         self.registry = registry
         self.device = device
         self._baselines: dict[tuple[str, str], np.ndarray] = {}
+        self._tmp: Any = None
+
+    def _workdir(self) -> str:
+        """A scratch folder for ``verify_prepare`` (removed when the verifier is garbage-collected)."""
+        import tempfile
+
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="omni-verify-")
+        return self._tmp.name
 
     def _run(self, model: str, optimize: list[str], options: dict[str, Any], generation: dict[str, Any]):
         from omni.runtime.api import run
@@ -93,10 +102,20 @@ class Verifier:
         generation = dict(spec.verify_generation)
         key = (model, json.dumps(generation, sort_keys=True))
         t0 = time.perf_counter()
-        if key not in self._baselines:
-            self._baselines[key] = self._run(model, [], {}, generation).output
-        baseline = self._baselines[key]
-        result = self._run(model, [spec.name], dict(spec.verify_overrides), generation)
+        try:
+            if key not in self._baselines:
+                self._baselines[key] = self._run(model, [], {}, generation).output
+            baseline = self._baselines[key]
+            overrides = dict(spec.verify_overrides)
+            if spec.verify_prepare:
+                from omni.plugins import import_path
+
+                overrides.update(import_path(spec.verify_prepare)(model, self._workdir()))
+            result = self._run(model, [spec.name], overrides, generation)
+        except Exception as exc:  # noqa: BLE001 - one broken cell must not hide the others
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return VerifyResult(model, family, spec.name, "fail", f"run failed: {type(exc).__name__}: {first}",
+                                tolerance=tolerance, date=today)
         seconds = time.perf_counter() - t0
         device = result.report.environment.get("device", "cpu")
         out = result.output

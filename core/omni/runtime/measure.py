@@ -51,8 +51,9 @@ def param_bytes(pipe) -> dict[str, int]:
 def placement(pipe, formats: dict[str, str]) -> dict[str, dict[str, Any]]:
     out = {}
     for name, module in modules(pipe):
-        first = next(iter(module.parameters()), None)
-        kinds = sorted({type(p).__name__ for p in module.parameters()} - {"Parameter", "Tensor"})
+        params = list(module.parameters())
+        first = next((p for p in params if p.dtype.is_floating_point), params[0] if params else None)
+        kinds = sorted({type(p).__name__ for p in params} - {"Parameter", "Tensor"})
         out[name] = {
             "device": str(first.device) if first is not None else None,
             "dtype": str(first.dtype).replace("torch.", "") if first is not None else None,
@@ -70,6 +71,14 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
+    """This process's peak resident set (VmHWM; getrusage would inherit a parent's peak across exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 CPU_SCHEMES: dict[str, str] = {
     "int8_weight_only": "int8 weights with per-row scales; matmuls in the compute dtype",
     "int8_dynamic": "int8 weights and per-token dynamically quantized int8 activations (W8A8)",
-    "fp8_weight_only": "float8_e4m3fn weights with per-row scales, dequantized for the matmul (emulated on CPU: slower)",
+    "fp8_weight_only": "float8_e4m3fn weights with per-row scales, dequantized for the matmul (slower on CPU)",
     "nf4": "4-bit NormalFloat weights with block-wise scales (block = group_size)",
-    "intx4_weight_only": "int4 values with per-group scales, stored unpacked in int8 bytes (no memory saving over int8)",
+    "intx4_weight_only": "int4 values with per-group scales, stored unpacked in int8 bytes (no saving over int8)",
 }
 
 # schemes that need hardware -> the optimization that provides them

@@ -1,0 +1,1 @@
+"""torchao quantization for omni. Declarations in :mod:`.plugin`, code in :mod:`.impl`."""
