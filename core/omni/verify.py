@@ -2,7 +2,8 @@
 
 For each (named model, optimization) pair whose cell is supported and available here, run the
 model once without optimizations (baseline, cached per model) and once with the optimization,
-same seed, and check: it was applied (not skipped), the output is finite and of the same shape,
+same seed, and check: it was applied (not skipped), a cache really reused denoiser calls, the output is
+finite and of the same shape,
 and the drift is within the declaration's tolerance (lossless: max |Δ| <= ``LOSSLESS_ATOL``;
 lossy: PSNR >= ``tolerance_psnr``).
 """
@@ -129,6 +130,11 @@ class Verifier:
                                 **common)
         if not np.isfinite(out).all():
             return VerifyResult(model, family, spec.name, "fail", "output has non-finite values", **common)
+        if spec.stage.value == "cache":
+            reused = sum(c["reused"] for c in result.report.cache_hits)
+            if not result.report.cache_hits or reused == 0:
+                return VerifyResult(model, family, spec.name, "fail",
+                                    "applied but reused no denoiser call at the verification settings", **common)
         max_abs = float(np.max(np.abs(out - baseline)))
         p = psnr(out, baseline)
         ok = max_abs <= LOSSLESS_ATOL if spec.lossless else p >= float(spec.tolerance_psnr)

@@ -15,6 +15,12 @@ def _split(values: list[str]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
+def _step_char(step: dict) -> str:
+    if step["reused"] == 0:
+        return "C"
+    return "R" if step["computed"] == 0 else "c"
+
+
 def render_report(report) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -42,7 +48,7 @@ def render_report(report) -> None:
                   f"(median {sorted(steps)[len(steps) // 2] * 1000:.1f} ms/step), decode {t['decode']:.3f}s")
     for cache in data["cache_hits"]:
         con.print(f"cache {cache['method']}: computed {cache['computed']}, reused {cache['reused']} "
-                  f"(per step: {''.join('C' if s['computed'] else 'R' for s in cache['steps'])})")
+                  f"(per step: {''.join(_step_char(s) for s in cache['steps'])}; C computed, R reused, c mixed)")
     peak = data["memory"].get("peak_rss_bytes")
     if peak:
         con.print(f"memory: peak RSS {peak / 2**20:.0f} MiB")

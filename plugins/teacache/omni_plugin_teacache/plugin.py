@@ -49,8 +49,8 @@ def omni_register_optimizations():
         claims=claims,
         exclusive_group="cache",
         order=10,
-        verify_overrides={"rel_l1_thresh": 0.6},
-        verify_generation={"num_inference_steps": 10},
+        verify_overrides={"rel_l1_thresh": 0.3},
+        verify_generation={"num_inference_steps": 20},
     )
 
 
