@@ -31,9 +31,10 @@ from omni_plugin_torchao.schemes import CPU_SCHEMES, HARDWARE_SCHEMES, SEED_VALU
 #   torchao_int4_weight_only (H100, group_size 32): flux 39.5, sd15 39.4, sdxl 38.7, sd3 32.5 dB
 _BOTH = "verified: omni verify (tiny model; CPU fp32 and H100 bf16)"
 _H100 = "verified: omni verify on an H100 (tiny model, bf16)"
+_CPU = "verified: omni verify (tiny model, CPU fp32)"
 VERIFIED = {
-    "torchao": dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _BOTH),
-    "torchao_load": dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _BOTH),
+    "torchao": {**dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _BOTH), "wan": _CPU},
+    "torchao_load": {**dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _BOTH), "wan": _CPU},
     "torchao_fp8_dynamic": dict.fromkeys(("flux", "sd15", "sd3"), _H100),
     "torchao_int4_weight_only": dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _H100),
 }

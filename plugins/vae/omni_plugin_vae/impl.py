@@ -31,11 +31,19 @@ def tiling(ctx, step) -> Applied:
     params = inspect.signature(vae.enable_tiling).parameters
     details = {"vae": type(vae).__name__}
     if size and "tile_sample_min_height" in params:  # Wan / LTX / Qwen-style VAEs take sizes
-        vae.enable_tiling(tile_sample_min_height=size, tile_sample_min_width=size)
+        kwargs = {"tile_sample_min_height": size, "tile_sample_min_width": size}
+        if "tile_sample_stride_height" in params:  # overlap a quarter of the tile
+            stride = max(8, size * 3 // 4)
+            kwargs.update(tile_sample_stride_height=stride, tile_sample_stride_width=stride)
+            details["tile_stride"] = stride
+        vae.enable_tiling(**kwargs)
         details["tile_size"] = size
     else:
         if size and not hasattr(vae, "tile_sample_min_size"):
             raise Skip(f"{type(vae).__name__} does not expose a tile size")
+        if size and size < 32:  # measured: tile 16 makes AutoencoderKL return 92x92 for a 64x64 latent image
+            raise Skip(f"tile_size {size} is too small for {type(vae).__name__} (its tiled decode returns a "
+                       "wrong output size below 32 px)")
         vae.enable_tiling()
         if size:
             scale = 2 ** (len(vae.config.block_out_channels) - 1)

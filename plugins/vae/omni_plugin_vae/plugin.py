@@ -3,7 +3,7 @@
 import omni
 from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
 
-VERIFIED = ("flux",)
+VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan")
 
 
 @omni.hookimpl
@@ -35,4 +35,5 @@ def omni_register_optimizations():
         claims={f: supported("verified: omni verify") for f in VERIFIED},
         order=20,
         verify_overrides={"tile_size": 32},
+        verify_generation={"height": 64, "width": 64},
     )

@@ -1,0 +1,71 @@
+"""Declarations only: importing this module never imports torch or diffusers."""
+
+import omni
+from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts, unsupported
+
+# TeaCache4Wan2.1, T2V 1.3B (ali-vilab/TeaCache), probing the time-modulation vector e0.
+WAN_TEACACHE = TeaCacheFacts(
+    probe="wan-time-modulation",
+    coefficients=(2.39676752e03, -1.31110545e03, 2.01331979e02, -8.29855975e00, 1.37887774e-01),
+    source="TeaCache4Wan2.1 T2V 1.3B (ali-vilab/TeaCache)",
+)
+
+FACTS = FamilyFacts(
+    denoiser="dit",
+    denoiser_components=("transformer", "transformer_2"),  # transformer_2: Wan2.2 MoE low-noise expert
+    block_attrs=("blocks",),
+    block_classes=("WanTransformerBlock",),
+    repeated_blocks=True,
+    modality="video",
+    tasks=("t2v", "i2v", "v2v"),
+    guidance="cfg",
+    vae_class="AutoencoderKLWan",
+    vae_tiling=True,
+    vae_slicing=True,
+    text_encoders=("text_encoder",),
+    model_cpu_offload_seq="text_encoder->transformer->transformer_2->vae",
+    cache_context=True,
+    qkv_fusion=True,
+    teacache=WAN_TEACACHE,
+)
+
+
+@omni.hookimpl
+def omni_register_families():
+    yield FamilySpec(
+        name="wan",
+        summary="Wan2.1 / Wan2.2 text/image-to-video DiT (UMT5 text encoder, 3D causal VAE)",
+        pipelines=("WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline"),
+        hub_patterns=("Wan-AI/Wan2.1-T2V-*", "Wan-AI/Wan2.1-I2V-*", "Wan-AI/Wan2.1-*", "Wan-AI/Wan2.2-*"),
+        facts=FACTS,
+        claims={
+            "faster_cache": unsupported(
+                "Wan runs CFG as two batch-1 calls; FasterCache's unconditional-batch split fails with "
+                "IndexError: tuple index out of range (diffusers-0.42-notes §1, cpu-feasibility §3)"),
+        },
+        load="omni.loading:load_diffusers",
+        default_generation={"height": 480, "width": 832, "num_frames": 81, "num_inference_steps": 50,
+                            "guidance_scale": 5.0},
+    )
+
+
+@omni.hookimpl
+def omni_register_models():
+    yield ModelSpec(
+        name="tiny-wan",
+        family="wan",
+        summary="random-weight tiny WanPipeline (9 frames of 32x32), built offline; for tests",
+        build="omni_family_wan.tiny:build_tiny",
+        size="tiny",
+        default_generation={"height": 32, "width": 32, "num_frames": 9, "num_inference_steps": 4,
+                            "guidance_scale": 5.0, "max_sequence_length": 32},
+    )
+    yield ModelSpec(
+        name="medium-wan",
+        family="wan",
+        summary="random-weight ~60 M-parameter WanPipeline, built offline; for benchmarks",
+        build="omni_family_wan.tiny:build_medium",
+        size="medium",
+        default_generation={"height": 128, "width": 128, "num_frames": 17, "num_inference_steps": 20,
+                            "guidance_scale": 5.0, "max_sequence_length": 32},
+    )

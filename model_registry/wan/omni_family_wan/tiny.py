@@ -1,0 +1,49 @@
+"""Tiny / medium random-weight WanPipelines built offline (tiny config from cpu-feasibility.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omni import tiny
+
+SEED = 0
+VERSION = 1
+
+
+def make_pipeline(size: str = "tiny", seed: int = SEED):
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tok = tiny.t5_tokenizer()
+    tiny.seeded(seed)
+    text_dim = 32 if size == "tiny" else 64
+    text_encoder = UMT5EncoderModel(UMT5Config(
+        vocab_size=len(tok), d_model=text_dim, d_kv=16, d_ff=2 * text_dim, num_layers=2, num_heads=2,
+        relative_attention_num_buckets=8, relative_attention_max_distance=16, feed_forward_proj="gated-gelu",
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    if size == "tiny":
+        transformer = WanTransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+            text_dim=text_dim, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+    else:
+        transformer = WanTransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=8, attention_head_dim=64, in_channels=16, out_channels=16,
+            text_dim=text_dim, freq_dim=256, ffn_dim=1536, num_layers=16, cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads", rope_max_seq_len=64)
+    pipe = WanPipeline(tokenizer=tok, text_encoder=text_encoder, transformer=transformer, vae=vae,
+                       scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0))
+    for module in (text_encoder, transformer, vae):
+        module.eval()
+    return pipe
+
+
+def build_tiny() -> Path:
+    return tiny.cached_build("tiny-wan", {"size": "tiny", "seed": SEED, "v": VERSION}, lambda: make_pipeline("tiny"))
+
+
+def build_medium() -> Path:
+    return tiny.cached_build("medium-wan", {"size": "medium", "seed": SEED, "v": VERSION},
+                             lambda: make_pipeline("medium"))

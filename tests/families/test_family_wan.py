@@ -1,0 +1,9 @@
+from omni.testing import FamilyConformance
+
+
+class TestWanFamily(FamilyConformance):
+    family = "wan"
+    pipeline_class = "WanPipeline"
+    tiny_model = "tiny-wan"
+    hub_ids = ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.2-T2V-A14B-Diffusers")
+    expected_shape = (1, 9, 32, 32, 3)
