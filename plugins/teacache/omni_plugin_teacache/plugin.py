@@ -7,7 +7,7 @@ from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
 from omni_plugin_teacache import store
 
 # Cells proven by `omni verify` on the tiny models (published coefficients).
-VERIFIED = ("flux", "wan")
+VERIFIED = ("flux", "wan", "ltx", "qwenimage")
 
 PROBES = ("flux-norm1", "wan-time-modulation", "ltx-norm1", "qwen-img-mod", "block0-input")
 

@@ -33,7 +33,7 @@ _BOTH = "verified: omni verify (tiny model; CPU fp32 and H100 bf16)"
 _H100 = "verified: omni verify on an H100 (tiny model, bf16)"
 _CPU = "verified: omni verify (tiny model, CPU fp32)"
 VERIFIED = {
-    "torchao": {**dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _BOTH), "wan": _CPU},
+    "torchao": {**dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _BOTH), "wan": _CPU, "ltx": _CPU, "qwenimage": _CPU},
     "torchao_load": {**dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _BOTH), "wan": _CPU},
     "torchao_fp8_dynamic": dict.fromkeys(("flux", "sd15", "sd3"), _H100),
     "torchao_int4_weight_only": dict.fromkeys(("flux", "sd15", "sdxl", "sd3"), _H100),

@@ -3,7 +3,7 @@
 import omni
 from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
 
-VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan")
+VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan", "ltx", "qwenimage")
 
 
 @omni.hookimpl

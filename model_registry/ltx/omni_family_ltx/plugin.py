@@ -1,0 +1,57 @@
+"""Declarations only: importing this module never imports torch or diffusers."""
+
+import omni
+from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts
+
+# TeaCache4LTX-Video (ali-vilab/TeaCache); probe: block 0's norm1(x) * (1 + scale_msa) + shift_msa.
+LTX_TEACACHE = TeaCacheFacts(
+    probe="ltx-norm1",
+    coefficients=(2.14700694e01, -1.28016453e01, 2.31279151e00, 7.92487521e-01, 9.69274326e-03),
+    source="TeaCache4LTX-Video (ali-vilab/TeaCache)",
+)
+
+FACTS = FamilyFacts(
+    denoiser="dit",
+    denoiser_components=("transformer",),
+    block_attrs=("transformer_blocks",),
+    block_classes=("LTXVideoTransformerBlock",),
+    repeated_blocks=True,
+    modality="video",
+    tasks=("t2v", "i2v"),
+    guidance="cfg",
+    vae_class="AutoencoderKLLTXVideo",
+    vae_tiling=True,
+    vae_slicing=True,
+    text_encoders=("text_encoder",),
+    model_cpu_offload_seq="text_encoder->transformer->vae",
+    cache_context=True,
+    qkv_fusion=True,
+    teacache=LTX_TEACACHE,
+)
+
+
+@omni.hookimpl
+def omni_register_families():
+    yield FamilySpec(
+        name="ltx",
+        summary="LTX-Video text/image-to-video DiT by Lightricks (T5 text encoder, causal video VAE)",
+        pipelines=("LTXPipeline", "LTXImageToVideoPipeline"),
+        hub_patterns=("Lightricks/LTX-Video*",),
+        facts=FACTS,
+        load="omni.loading:load_diffusers",
+        default_generation={"height": 480, "width": 704, "num_frames": 161, "num_inference_steps": 50,
+                            "guidance_scale": 3.0},
+    )
+
+
+@omni.hookimpl
+def omni_register_models():
+    yield ModelSpec(
+        name="tiny-ltx",
+        family="ltx",
+        summary="random-weight tiny LTXPipeline (9 frames of 32x32), built offline; for tests",
+        build="omni_family_ltx.tiny:build_tiny",
+        size="tiny",
+        default_generation={"height": 32, "width": 32, "num_frames": 9, "num_inference_steps": 4,
+                            "guidance_scale": 3.0, "max_sequence_length": 32},
+    )
