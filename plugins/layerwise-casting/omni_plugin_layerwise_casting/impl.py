@@ -1,0 +1,28 @@
+"""Delegates to ``ModelMixin.enable_layerwise_casting``. Irreversible (diffusers' hook cannot be
+removed), so everything is checked before the first module is touched."""
+
+from __future__ import annotations
+
+from omni.runtime.context import Applied, Skip
+from omni.runtime.measure import param_bytes
+
+
+def apply(ctx, step) -> Applied:
+    import torch
+
+    storage = step.options["storage_dtype"]
+    compute = step.options.get("compute_dtype") or ctx.dtype
+    if compute != ctx.dtype:
+        raise Skip(f"compute dtype {compute} differs from the run dtype {ctx.dtype}: the pipeline's inputs would "
+                   f"not match; run with --dtype {compute} or leave layerwise_casting_compute_dtype unset")
+    targets = [(n, m) for n, m in ctx.denoisers() if hasattr(m, "enable_layerwise_casting")]
+    if not targets:
+        raise Skip("no denoiser component supports enable_layerwise_casting")
+    before = param_bytes(ctx.pipe)
+    for _, module in targets:
+        module.enable_layerwise_casting(storage_dtype=getattr(torch, storage), compute_dtype=getattr(torch, compute))
+    after = param_bytes(ctx.pipe)
+    names = [n for n, _ in targets]
+    return Applied(details={"storage_dtype": storage, "compute_dtype": compute,
+                            "bytes_before": {n: before[n] for n in names}, "bytes_after": {n: after[n] for n in names},
+                            "formats": {n: f"layerwise {storage}" for n in names}})
