@@ -86,21 +86,38 @@ def test_disk_offload_lowers_resident_ram_and_is_exact():
     np.testing.assert_array_equal(base, omni.run("tiny-flux", optimize=["disk_offload"]).images)
 
 
+GPU_RUN = """
+import sys, numpy as np, torch, omni
+opt = sys.argv[2:]
+torch.cuda.reset_peak_memory_stats()
+r = omni.run("medium-flux", optimize=opt, device="cuda", dtype="float32", num_inference_steps=4)
+torch.cuda.synchronize()
+np.save(sys.argv[1], r.images)
+print(r.report.result(opt[0]).status if opt else "baseline", torch.cuda.max_memory_allocated(),
+      torch.cuda.memory_allocated())
+"""
+
+
+def _gpu_run(tmp_path, *optimize):
+    out = tmp_path / f"{'-'.join(optimize) or 'base'}.npy"
+    proc = subprocess.run([sys.executable, "-c", GPU_RUN, str(out), *optimize], capture_output=True, text=True,
+                          check=True)
+    status, peak, resident = proc.stdout.split()[-3:]
+    return status, int(peak), int(resident), np.load(out)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ACCEL)
-def test_gpu_offload_lowers_peak_vram_and_keeps_the_output(name):
-    import torch
-
+def test_gpu_offload_saves_vram_and_keeps_the_output(name, tmp_path):
+    """Each run in a fresh process: peaks must not include another pipeline."""
     from omni.verify import psnr
 
-    def peak(optimize):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        r = omni.run("medium-flux", optimize=optimize, device="cuda", dtype="float32", num_inference_steps=4)
-        return torch.cuda.max_memory_allocated(), r
-
-    base_peak, base = peak([])
-    off_peak, res = peak([name])
-    assert res.report.result(name).status == "applied"
-    assert off_peak < 0.8 * base_peak, (name, off_peak, base_peak)
-    assert psnr(res.images, base.images) > 40
+    _, base_peak, base_resident, base = _gpu_run(tmp_path)
+    status, peak, resident, images = _gpu_run(tmp_path, name)
+    assert status == "applied"
+    if name == "model_cpu_offload":
+        # components move back to the CPU after use; the peak is the largest component (the transformer)
+        assert resident < 0.2 * base_resident, (resident, base_resident)
+    else:
+        assert peak < 0.8 * base_peak, (name, peak, base_peak)
+    assert psnr(images, base) > 40
