@@ -158,6 +158,6 @@ def to_markdown(results: list[VerifyResult]) -> str:
         psnr_text = "∞" if r.psnr is None and r.max_abs == 0 else ("" if r.psnr is None else f"{r.psnr:.1f}")
         lines.append(
             f"| {r.model} | `{r.optimization}` | {r.status} | {'' if r.max_abs is None else f'{r.max_abs:.2e}'} "
-            f"| {psnr_text} | {r.tolerance} | {'' if r.seconds is None else r.seconds} | {r.device} | {r.date} |"
+            f"| {psnr_text} | {r.tolerance.replace('|', chr(92) + '|')} | {'' if r.seconds is None else r.seconds} | {r.device} | {r.date} |"
         )
     return "\n".join(lines) + "\n"
