@@ -89,3 +89,27 @@ def test_bad_calibration_file_is_a_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match="lacks probe, coefficients"):
         omni.run("tiny-flux", sets={"cache": "tea_cache", "teacache.calibration": str(bad)})
+
+
+def test_calibration_enables_teacache_for_a_family_without_coefficients(tmp_path):
+    env = {**os.environ, "OMNI_TEACACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+
+    def teacache_row():
+        out = subprocess.run([sys.executable, "-m", "omni", "capabilities", "tiny-sd3", "--json"], capture_output=True,
+                             text=True, env=env, timeout=60, check=True).stdout
+        return next(r for r in json.loads(out)["optimizations"] if r["optimization"] == "teacache")
+
+    before = teacache_row()
+    assert before["status"] == "unsupported" and "omni calibrate teacache" in " ".join(before["reasons"])
+    proc = subprocess.run([sys.executable, "-m", "omni", "calibrate", "teacache", "tiny-sd3", "--steps", "10", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["probe"] == "block0-input"
+    assert teacache_row()["status"] == "supported"
+    run = subprocess.run([sys.executable, "-m", "omni", "run", "tiny-sd3", "--optimize", "teacache", "--set",
+                          "teacache.rel_l1_thresh=0.5", "--steps", "10", "--json", "--output",
+                          str(tmp_path / "sd3.png")], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["config_resolved"][0]["status"] == "applied"
+    assert report["cache_hits"][0]["reused"] > 0

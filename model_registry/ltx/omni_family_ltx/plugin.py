@@ -55,3 +55,12 @@ def omni_register_models():
         default_generation={"height": 32, "width": 32, "num_frames": 9, "num_inference_steps": 4,
                             "guidance_scale": 3.0, "max_sequence_length": 32},
     )
+    yield ModelSpec(
+        name="medium-ltx",
+        family="ltx",
+        summary="random-weight ~50 M-parameter LTXPipeline, built offline; for benchmarks",
+        build="omni_family_ltx.tiny:build_medium",
+        size="medium",
+        default_generation={"height": 64, "width": 64, "num_frames": 9, "num_inference_steps": 20,
+                            "guidance_scale": 3.0, "max_sequence_length": 32},
+    )

@@ -55,3 +55,11 @@ def omni_register_models():
         size="tiny",
         default_generation={"height": 64, "width": 64, "num_inference_steps": 4, "max_sequence_length": 32},
     )
+    yield ModelSpec(
+        name="medium-qwenimage",
+        family="qwenimage",
+        summary="random-weight ~70 M-parameter QwenImagePipeline, built offline; for benchmarks",
+        build="omni_family_qwenimage.tiny:build_medium",
+        size="medium",
+        default_generation={"height": 256, "width": 256, "num_inference_steps": 20, "max_sequence_length": 32},
+    )

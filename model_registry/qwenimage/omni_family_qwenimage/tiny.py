@@ -10,7 +10,7 @@ SEED = 0
 VERSION = 1
 
 
-def make_pipeline(seed: int = SEED):
+def make_pipeline(size: str = "tiny", seed: int = SEED):
     from diffusers import (AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImagePipeline,
                            QwenImageTransformer2DModel)
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
@@ -30,9 +30,14 @@ def make_pipeline(seed: int = SEED):
         vision_end_token_id=ids["<|vision_end|>"], image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"])
     text_encoder = Qwen2_5_VLForConditionalGeneration(config)
-    transformer = QwenImageTransformer2DModel(
-        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=3,
-        joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
+    if size == "tiny":
+        transformer = QwenImageTransformer2DModel(
+            patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=3,
+            joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
+    else:  # ~70 M parameters: 6 dual-stream blocks of inner dim 512
+        transformer = QwenImageTransformer2DModel(
+            patch_size=2, in_channels=16, out_channels=4, num_layers=6, attention_head_dim=64, num_attention_heads=8,
+            joint_attention_dim=16, axes_dims_rope=(16, 24, 24))
     vae = AutoencoderKLQwenImage(base_dim=24, z_dim=4, dim_mult=[1, 2, 4], num_res_blocks=1,
                                  temperal_downsample=[False, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
     pipe = QwenImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
@@ -43,4 +48,9 @@ def make_pipeline(seed: int = SEED):
 
 
 def build_tiny() -> Path:
-    return tiny.cached_build("tiny-qwenimage", {"seed": SEED, "v": VERSION}, make_pipeline)
+    return tiny.cached_build("tiny-qwenimage", {"seed": SEED, "v": VERSION}, lambda: make_pipeline("tiny"))
+
+
+def build_medium() -> Path:
+    return tiny.cached_build("medium-qwenimage", {"size": "medium", "seed": SEED, "v": VERSION},
+                             lambda: make_pipeline("medium"))
