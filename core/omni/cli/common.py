@@ -39,9 +39,13 @@ def err(message: str) -> None:
 
 
 def console():
+    """stdout console; when piped (no terminal to size against) use a wide layout instead of 80 columns."""
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False)
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
+    return Console(highlight=False, width=width)
 
 
 def print_json(data: Any) -> None:
