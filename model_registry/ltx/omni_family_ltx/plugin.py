@@ -1,14 +1,21 @@
 """Declarations only: importing this module never imports torch or diffusers."""
 
 import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts
+from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts, unsupported
 
-# TeaCache4LTX-Video (ali-vilab/TeaCache); probe: block 0's norm1(x) * (1 + scale_msa) + shift_msa.
+# TeaCache4LTX-Video (ali-vilab/TeaCache; vllm-omni-and-omnirt.md §2.4); probe: block 0's
+# norm1(x) * (1 + scale_msa) + shift_msa.
 LTX_TEACACHE = TeaCacheFacts(
     probe="ltx-norm1",
     coefficients=(2.14700694e01, -1.28016453e01, 2.31279151e00, 7.92487521e-01, 9.69274326e-03),
     source="TeaCache4LTX-Video (ali-vilab/TeaCache)",
 )
+
+# Verified against diffusers 0.42.1: LTXPipeline, LTXImageToVideoPipeline and LTXConditionPipeline share
+# model_cpu_offload_seq "text_encoder->transformer->vae" and run CFG batched (batch 2) inside
+# transformer.cache_context("cond_uncond"); LTXVideoTransformer3DModel: transformer_blocks =
+# ModuleList[LTXVideoTransformerBlock], _repeated_blocks = ["LTXVideoTransformerBlock"], fuse_qkv_projections
+# (AttentionMixin); AutoencoderKLLTXVideo has enable_tiling / enable_slicing.
 
 FACTS = FamilyFacts(
     denoiser="dit",
@@ -17,7 +24,7 @@ FACTS = FamilyFacts(
     block_classes=("LTXVideoTransformerBlock",),
     repeated_blocks=True,
     modality="video",
-    tasks=("t2v", "i2v"),
+    tasks=("t2v", "i2v", "v2v"),
     guidance="cfg",
     vae_class="AutoencoderKLLTXVideo",
     vae_tiling=True,
@@ -34,10 +41,18 @@ FACTS = FamilyFacts(
 def omni_register_families():
     yield FamilySpec(
         name="ltx",
-        summary="LTX-Video text/image-to-video DiT by Lightricks (T5 text encoder, causal video VAE)",
-        pipelines=("LTXPipeline", "LTXImageToVideoPipeline"),
+        summary="LTX-Video text/image-to-video (and condition) DiT by Lightricks (T5 text encoder, causal video VAE)",
+        pipelines=("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline"),
         hub_patterns=("Lightricks/LTX-Video*",),
         facts=FACTS,
+        claims={
+            "faster_cache": unsupported(
+                "LTX's transformer takes packed latents (batch, tokens, channels), which no FasterCache "
+                "tensor_format describes; the unconditional-branch approximation fails with 'RuntimeError: "
+                "permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
+                "desired ordering of dimensions i.e. input.dim() = 3 is not equal to len(dims) = 5' (diffusers "
+                "hooks/faster_cache.py:342; reproduced on tiny-ltx)"),
+        },
         load="omni.loading:load_diffusers",
         default_generation={"height": 480, "width": 704, "num_frames": 161, "num_inference_steps": 50,
                             "guidance_scale": 3.0},

@@ -11,7 +11,8 @@ VERSION = 1
 
 
 def make_pipeline(size: str = "tiny", seed: int = SEED):
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
+    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline,
+                           LTXVideoTransformer3DModel)
     from transformers import T5Config, T5EncoderModel
 
     tok = tiny.t5_tokenizer()

@@ -3,14 +3,21 @@
 import omni
 from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts
 
-# vLLM-Omni's _MODEL_COEFFICIENTS["QwenImageTransformer2DModel"] (ComfyUI-TeaCache tuning); probe: the
-# image stream of block 0, img_norm1 modulated by the first half of img_mod(temb).
+# vLLM-Omni's _MODEL_COEFFICIENTS["QwenImageTransformer2DModel"] (ComfyUI-TeaCache tuning; vllm-omni-and-omnirt.md
+# §2.4); probe: the image stream of block 0, img_norm1 modulated by the first half of img_mod(temb).
 QWEN_TEACACHE = TeaCacheFacts(
     probe="qwen-img-mod",
     coefficients=(-4.5e02, 2.8e02, -4.5e01, 3.2e00, -2.0e-02),
     source="vLLM-Omni TeaCache config (ComfyUI-TeaCache tuning)",
 )
 
+# Verified against diffusers 0.42.1: every listed pipeline has model_cpu_offload_seq
+# "text_encoder->transformer->vae" and, with a negative prompt and true_cfg_scale > 1, runs true CFG as two batch-1
+# calls inside transformer.cache_context("cond") / ("uncond"); QwenImageTransformer2DModel: transformer_blocks =
+# ModuleList[QwenImageTransformerBlock], _repeated_blocks = ["QwenImageTransformerBlock"], fuse_qkv_projections
+# (AttentionMixin); AutoencoderKLQwenImage has enable_tiling / enable_slicing. Left out: the ControlNet pipelines
+# (an extra controlnet component feeding block residuals) and QwenImageLayeredPipeline (image-to-layers, no
+# height / width arguments).
 FACTS = FamilyFacts(
     denoiser="dit",
     denoiser_components=("transformer",),
@@ -18,7 +25,7 @@ FACTS = FamilyFacts(
     block_classes=("QwenImageTransformerBlock",),
     repeated_blocks=True,
     modality="image",
-    tasks=("t2i", "i2i", "edit"),
+    tasks=("t2i", "i2i", "inpaint", "edit"),
     guidance="true-cfg",
     vae_class="AutoencoderKLQwenImage",
     vae_tiling=True,
@@ -35,13 +42,16 @@ FACTS = FamilyFacts(
 def omni_register_families():
     yield FamilySpec(
         name="qwenimage",
-        summary="Qwen-Image MMDiT (Qwen2.5-VL text encoder, true CFG) and its img2img / edit siblings",
-        pipelines=("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageEditPipeline",
-                   "QwenImageInpaintPipeline"),
+        summary="Qwen-Image MMDiT (Qwen2.5-VL text encoder, true CFG) and its img2img / inpaint / edit siblings",
+        pipelines=("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageInpaintPipeline",
+                   "QwenImageEditPipeline", "QwenImageEditPlusPipeline", "QwenImageEditInpaintPipeline"),
         hub_patterns=("Qwen/Qwen-Image*",),
         facts=FACTS,
         load="omni.loading:load_diffusers",
-        default_generation={"height": 1024, "width": 1024, "num_inference_steps": 50, "true_cfg_scale": 4.0},
+        # Qwen-Image model card: true_cfg_scale 4.0 with negative_prompt " " (without a negative prompt the
+        # pipeline skips true CFG and warns that true_cfg_scale is ignored)
+        default_generation={"height": 1024, "width": 1024, "num_inference_steps": 50, "true_cfg_scale": 4.0,
+                            "negative_prompt": " "},
     )
 
 
@@ -58,7 +68,7 @@ def omni_register_models():
     yield ModelSpec(
         name="medium-qwenimage",
         family="qwenimage",
-        summary="random-weight ~70 M-parameter QwenImagePipeline, built offline; for benchmarks",
+        summary="random-weight ~58 M-parameter QwenImagePipeline, built offline; for benchmarks",
         build="omni_family_qwenimage.tiny:build_medium",
         size="medium",
         default_generation={"height": 256, "width": 256, "num_inference_steps": 20, "max_sequence_length": 32},

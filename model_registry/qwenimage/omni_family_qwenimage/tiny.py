@@ -34,7 +34,7 @@ def make_pipeline(size: str = "tiny", seed: int = SEED):
         transformer = QwenImageTransformer2DModel(
             patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=3,
             joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
-    else:  # ~70 M parameters: 6 dual-stream blocks of inner dim 512
+    else:  # 57.7 M parameters: 6 dual-stream blocks of inner dim 512
         transformer = QwenImageTransformer2DModel(
             patch_size=2, in_channels=16, out_channels=4, num_layers=6, attention_head_dim=64, num_attention_heads=8,
             joint_attention_dim=16, axes_dims_rope=(16, 24, 24))

@@ -3,12 +3,23 @@
 import omni
 from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts, unsupported
 
-# TeaCache4Wan2.1, T2V 1.3B (ali-vilab/TeaCache), probing the time-modulation vector e0.
+# TeaCache4Wan2.1, T2V 1.3B, the non-"ret" set (use_ret_steps=False) of ali-vilab/TeaCache
+# (vllm-omni-and-omnirt.md §2.4); probe: the time-modulation vector the blocks receive (e0).
 WAN_TEACACHE = TeaCacheFacts(
     probe="wan-time-modulation",
     coefficients=(2.39676752e03, -1.31110545e03, 2.01331979e02, -8.29855975e00, 1.37887774e-01),
-    source="TeaCache4Wan2.1 T2V 1.3B (ali-vilab/TeaCache)",
+    source="TeaCache4Wan2.1 T2V 1.3B, use_ret_steps=False (ali-vilab/TeaCache)",
 )
+
+# Verified against diffusers 0.42.1:
+# * WanPipeline / WanImageToVideoPipeline wrap each denoiser call in cache_context("cond") / ("uncond") (CFG as two
+#   batch-1 calls); WanVideoToVideoPipeline calls the transformer without cache_context (a per-family fact cannot
+#   say so; caches then run under one context for both CFG calls).
+# * transformer_2 (Wan2.2 A14B low-noise expert) is optional: with transformer_2=None / boundary_ratio=None the
+#   pipeline uses transformer for every step (Wan2.1, Wan2.2 TI2V-5B); omni skips absent denoiser components.
+# * model_cpu_offload_seq is WanPipeline's; I2V adds image_encoder, V2V drops transformer_2.
+# * WanTransformer3DModel: blocks = ModuleList[WanTransformerBlock], _repeated_blocks = ["WanTransformerBlock"],
+#   fuse_qkv_projections (AttentionMixin); AutoencoderKLWan has enable_tiling / enable_slicing.
 
 FACTS = FamilyFacts(
     denoiser="dit",
@@ -34,14 +45,16 @@ FACTS = FamilyFacts(
 def omni_register_families():
     yield FamilySpec(
         name="wan",
-        summary="Wan2.1 / Wan2.2 text/image-to-video DiT (UMT5 text encoder, 3D causal VAE)",
+        summary="Wan2.1 / Wan2.2 text/image/video-to-video DiT (UMT5 text encoder, 3D causal VAE)",
         pipelines=("WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline"),
-        hub_patterns=("Wan-AI/Wan2.1-T2V-*", "Wan-AI/Wan2.1-I2V-*", "Wan-AI/Wan2.1-*", "Wan-AI/Wan2.2-*"),
+        # not Wan2.1-VACE-* (WanVACEPipeline / WanVACETransformer3DModel, with an extra vace_blocks list)
+        hub_patterns=("Wan-AI/Wan2.1-T2V-*", "Wan-AI/Wan2.1-I2V-*", "Wan-AI/Wan2.1-FLF2V-*", "Wan-AI/Wan2.2-*"),
         facts=FACTS,
         claims={
             "faster_cache": unsupported(
                 "Wan runs CFG as two batch-1 calls; FasterCache's unconditional-batch split fails with "
-                "IndexError: tuple index out of range (diffusers-0.42-notes §1, cpu-feasibility §3)"),
+                "'IndexError: tuple index out of range' (diffusers hooks/faster_cache.py:464, "
+                "cache_output.chunk(2, dim=0)[1]; reproduced on tiny-wan, cpu-feasibility §3)"),
         },
         load="omni.loading:load_diffusers",
         default_generation={"height": 480, "width": 832, "num_frames": 81, "num_inference_steps": 50,
