@@ -1,5 +1,6 @@
 """Delegates to ``ModelMixin.enable_layerwise_casting``. Irreversible (diffusers' hook cannot be
-removed), so everything is checked before the first module is touched."""
+removed: ``deinitalize_hook`` raises NotImplementedError), so everything is checked before the first
+module is touched."""
 
 from __future__ import annotations
 
@@ -15,9 +16,19 @@ def apply(ctx, step) -> Applied:
     if compute != ctx.dtype:
         raise Skip(f"compute dtype {compute} differs from the run dtype {ctx.dtype}: the pipeline's inputs would "
                    f"not match; run with --dtype {compute} or leave layerwise_casting_compute_dtype unset")
+    if storage == compute:
+        raise Skip(f"storage dtype {storage} is the compute dtype: layerwise casting would change nothing")
     targets = [(n, m) for n, m in ctx.denoisers() if hasattr(m, "enable_layerwise_casting")]
     if not targets:
         raise Skip("no denoiser component supports enable_layerwise_casting")
+    for name, module in targets:
+        kind = next((type(p).__name__ for p in module.parameters()
+                     if type(p).__name__ not in ("Parameter", "Tensor")), None)
+        if kind is not None:
+            raise Skip(f"{name} holds {kind} weights (already quantized); layerwise casting would re-cast them")
+        if any("layerwise_casting" in getattr(getattr(m, "_diffusers_hook", None), "hooks", {})
+               for m in module.modules()):
+            raise Skip(f"{name} is already layerwise-cast")
     before = param_bytes(ctx.pipe)
     for _, module in targets:
         module.enable_layerwise_casting(storage_dtype=getattr(torch, storage), compute_dtype=getattr(torch, compute))

@@ -1,9 +1,16 @@
-"""Declarations only (no torch import)."""
+"""Declarations only (no torch import).
+
+omni verify (tiny models, CPU fp32 compute, float8_e4m3fn storage, same seed as an unoptimized run):
+PSNR flux 46.2, sd15 41.4, sdxl 41.3, sd3 45.8, wan 43.4, ltx 53.3, qwenimage 59.7 dB, shapes (trained
+flux) 40.5 dB. The floor is set at 35 dB, about 5 dB under the worst measured cell (random-weight tiny
+models are not a quality benchmark; fp8 storage is lossy by design).
+"""
 
 import omni
 from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
 
 VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan", "ltx", "qwenimage")
+_TORCHAO = "torchao-quantized weights must not be layerwise-cast (do not stack)"
 
 
 @omni.hookimpl
@@ -14,7 +21,7 @@ def omni_register_optimizations():
         summary="store the denoiser's Linear/Conv weights in a low-precision dtype (fp8) and upcast each layer "
                 "just before it computes (diffusers enable_layerwise_casting); cannot be undone",
         lossless=False,
-        tolerance_psnr=35.0,  # measured on the tiny models and shapes: 40.5-59.7 dB
+        tolerance_psnr=35.0,
         impl="omni_plugin_layerwise_casting.impl:apply",
         options=(
             Option("storage_dtype", "dtype", "float8_e4m3fn", "dtype the weights are stored in"),
@@ -26,7 +33,10 @@ def omni_register_optimizations():
             ConfigKey("layerwise_casting_compute_dtype", option="compute_dtype"),
         ),
         claims={f: supported("verified: omni verify (fp8 e4m3 storage, fp32 compute)") for f in VERIFIED},
-        conflicts_with={"torchao": "layerwise casting re-casts the weights that torchao quantized; do not stack them"},
+        conflicts_with={
+            **{n: _TORCHAO for n in ("torchao", "torchao_load", "torchao_fp8_dynamic", "torchao_int4_weight_only")},
+            "gguf": "GGUF weights are already stored quantized; layerwise casting would re-cast them",
+        },
         reversible=False,
         order=80,
     )
