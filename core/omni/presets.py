@@ -1,6 +1,7 @@
 """Named presets. The first three are seed 000's (OmniRT's legacy optimization guide); ``lossless``
 is computed from the matrix: every lossless optimization that is supported and available for the
-model on this machine (conflicts are then resolved by the plan as usual)."""
+model on this machine, except offloads (they trade speed for memory); conflicts are then resolved by
+the plan as usual."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def expand_preset(name: str, registry, *, family: str | None, env) -> tuple[dict
     matrix = CompatMatrix(registry, env=env)
     names = []
     for declared in matrix.ordered_optimizations():
-        if declared.spec.lossless and matrix.cell(family, declared.spec.name).status is Support.SUPPORTED:
+        spec = declared.spec
+        if spec.places_pipeline:  # offloads trade speed for memory: never part of a "free" preset
+            continue
+        if spec.lossless and matrix.cell(family, spec.name).status is Support.SUPPORTED:
             names.append(declared.spec.name)
     return {}, names, [f"preset lossless expanded to: {', '.join(names) or 'nothing'}"]
