@@ -71,11 +71,11 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
     for variant in (base, opt):
         t0 = time.perf_counter()
         prep = prepare(model, {}, optimize=variant.optimize, sets=variant.sets, registry=registry)
-        ctx = load_and_optimize(prep, device=device)
+        gen = {**generation_defaults(prep), **{k: v for k, v in (generation or {}).items() if v is not None}}
+        ctx = load_and_optimize(prep, device=device, generation=gen)
         variant.setup_s = time.perf_counter() - t0
         variant.applied = [r.name for r in prep.report.config_resolved if r.status == "applied"]
         variant.skipped = [f"{r.name}: {r.reason}" for r in prep.report.config_resolved if r.status != "applied"]
-        gen = {**generation_defaults(prep), **{k: v for k, v in (generation or {}).items() if v is not None}}
         loaded.append((variant, prep, ctx, gen))
     for i in range(warmup + runs):
         for variant, prep, ctx, gen in loaded:

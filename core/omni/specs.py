@@ -174,8 +174,11 @@ class ConfigKey:
     requires: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not re.match(r"^[a-z][a-z0-9_.]*$", self.key or ""):
-            raise DeclarationError(f"ConfigKey {self.key!r} must be lower snake_case (dots for nesting)")
+        # upper case is allowed after the first letter because upstream keys use it
+        # (cache-dit's ``cache_config.Fn_compute_blocks``); keys match case-sensitively
+        if not re.match(r"^[a-z][A-Za-z0-9_.]*$", self.key or ""):
+            raise DeclarationError(f"ConfigKey {self.key!r} must be snake_case starting with a lower-case letter "
+                                   "(dots for nesting)")
         object.__setattr__(self, "when", tuple(self.when))
         object.__setattr__(self, "value_map", MappingProxyType(dict(self.value_map)))
         object.__setattr__(self, "requires", MappingProxyType({k: tuple(v) for k, v in dict(self.requires).items()}))

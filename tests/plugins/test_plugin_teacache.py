@@ -113,3 +113,22 @@ def test_calibration_enables_teacache_for_a_family_without_coefficients(tmp_path
     report = json.loads(run.stdout)
     assert report["config_resolved"][0]["status"] == "applied"
     assert report["cache_hits"][0]["reused"] > 0
+
+
+def test_optimizing_a_pipeline_that_already_ran_keeps_per_context_state():
+    """diffusers caches the child-registry list on the first cache_context; hooks added later must
+    still receive the pipeline's "cond"/"uncond" contexts (true CFG on Qwen-Image)."""
+    pipe = omni.run("tiny-qwenimage", num_inference_steps=2).pipe  # has run: registry caches are built
+    omni.optimize(pipe, {"cache": "tea_cache", "tea_cache_ratio": 0.5})
+    state_manager = pipe.transformer.transformer_blocks[0]._diffusers_hook.hooks["omni_teacache_head"].state_manager
+    seen = []
+    original = state_manager.get_state
+
+    def recording():
+        seen.append(state_manager._context.name if state_manager._context else None)
+        return original()
+
+    state_manager.get_state = recording
+    pipe(prompt="a red circle", negative_prompt="", true_cfg_scale=3.0, num_inference_steps=4, height=64, width=64,
+         max_sequence_length=32)
+    assert set(seen) == {"cond", "uncond"}, seen

@@ -173,13 +173,18 @@ def optimize(pipe: Any, config: Mapping[str, Any] | None = None, *, strict: bool
     return pipe, prep.report
 
 
-def load_and_optimize(prep: Prepared, *, device: str | None = None, dtype: str | None = None) -> RunContext:
-    """Load the model of a prepared request and apply its plan (all six stages); no generation."""
+def load_and_optimize(prep: Prepared, *, device: str | None = None, dtype: str | None = None,
+                      generation: Mapping[str, Any] | None = None) -> RunContext:
+    """Load the model of a prepared request and apply its plan (all six stages); no generation.
+
+    ``generation``: the arguments the pipeline will be called with, visible to the stage hooks as
+    ``ctx.generation`` (a step cache sizes its schedule from ``num_inference_steps``)."""
     registry = prep.registry
     family = registry.family(prep.resolved.family).spec
     device = device or default_device()
     dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
-    ctx = RunContext(model=prep.resolved, family=family, env=prep.env, device=device, dtype=dtype)
+    ctx = RunContext(model=prep.resolved, family=family, env=prep.env, device=device, dtype=dtype,
+                     generation=dict(generation if generation is not None else generation_defaults(prep)))
     prep.report.environment = environment_info(device)
     executor = Executor(registry)
     with _stage_timer(prep.report, "load"):
@@ -226,9 +231,9 @@ def run(
     t_start = time.perf_counter()
     prep = prepared or prepare(model, config, optimize=optimize, sets=sets, preset=preset, strict=strict,
                                registry=registry)
-    ctx = load_and_optimize(prep, device=device, dtype=dtype)
-    family = ctx.family
     gen_args = {**generation_defaults(prep), **{k: v for k, v in generation.items() if v is not None}}
+    ctx = load_and_optimize(prep, device=device, dtype=dtype, generation=gen_args)
+    family = ctx.family
     out = generate(ctx, prep.report, prompt, gen_args, seed=seed, progress=progress)
     prep.report.timings["total"] = round(time.perf_counter() - t_start, 6)
     prep.report.memory["peak_rss_bytes"] = measure.peak_rss_bytes()

@@ -57,6 +57,8 @@ class RunContext:
     dtype: str = "float32"
     load_kwargs: dict[str, Any] = field(default_factory=dict)
     component_overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # the generation arguments of the coming pipeline call, known before the post-load stages
+    # when omni loads the model (empty for omni.optimize on a user's pipeline)
     generation: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     applied: dict[str, Applied] = field(default_factory=dict)

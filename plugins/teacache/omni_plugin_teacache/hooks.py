@@ -222,10 +222,17 @@ def install(denoiser, blocks, *, probe, coefficients, threshold, interval, force
                               recorder=recorder), BLOCK)
         installed.append(registry)
 
+    # diffusers 0.42 caches each registry's child-registry list on the first cache_context and
+    # does not invalidate it when hooks are added below: without this, a pipeline that already
+    # ran would never pass its "cond"/"uncond" contexts to our state manager
+    root = HookRegistry.check_if_exists_or_initialize(denoiser)
+    root.invalidate_child_registries_cache()
+
     def remove() -> None:
         for reg in installed:
             for name in (HEAD, BLOCK):
                 if name in reg.hooks:
                     reg.remove_hook(name, recurse=False)
+        root.invalidate_child_registries_cache()
 
     return remove
