@@ -1,0 +1,178 @@
+"""What omni adds around a diffusers cache on one denoiser: a cache context when the pipeline sets
+none, the current timestep for callbacks, and a per-call "computed"/"reused" flag.
+
+Written here because diffusers keeps no hit counters (diffusers-0.42-notes §1.5). Two readers:
+
+* block-level caches (FBC, MagCache): the leader hook's shared state says ``should_compute``
+  after the call — read outside any compiled region, so it also works with regional compile;
+* module-level caches (TaylorSeer, PAB, FasterCache): each hooked module's
+  ``fn_ref.original_forward`` (what the cache hook calls when it really computes) is wrapped
+  with a counter; a call is "reused" when any hooked module did not run.
+
+Everything installed here is removed by :meth:`Watch.remove`, in the reverse order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from diffusers.hooks import HookRegistry, ModelHook
+from diffusers.hooks.hooks import BaseState, CacheContext, StateManager, _set_cache_context
+
+PROBE = "omni_context_probe"
+
+
+class _NoState(BaseState):
+    def reset(self, *args, **kwargs) -> None:
+        pass
+
+
+class ContextProbe(ModelHook):
+    """A pass-through stateful hook on the denoiser: the pipeline's ``cache_context`` reaches its
+    StateManager, so omni knows which branch ("cond"/"uncond") a call belongs to, and diffusers'
+    end-of-call reset reaches ``on_reset``."""
+
+    _is_stateful = True
+
+    def __init__(self, on_reset: Callable[[], None]) -> None:
+        super().__init__()
+        self.state_manager = StateManager(_NoState)
+        self.on_reset = on_reset
+
+    def context_name(self) -> str:
+        ctx = self.state_manager._context
+        return ctx.name if ctx is not None else "inference"
+
+    def reset_state(self, module):
+        self.state_manager.reset()
+        self.on_reset()
+        return module
+
+
+def hooked(root: torch.nn.Module, hook_name: str) -> list[tuple[str, torch.nn.Module]]:
+    """(name, module) of every module under ``root`` carrying diffusers hook ``hook_name``."""
+    out = []
+    for name, module in root.named_modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        if registry is not None and hook_name in registry.hooks:
+            out.append((name, module))
+    return out
+
+
+def _timestep_of(args, kwargs) -> float | None:
+    t = kwargs.get("timestep", args[1] if len(args) > 1 else None)
+    if torch.is_tensor(t):
+        return float(t.flatten()[0]) if t.numel() else None
+    return float(t) if isinstance(t, (int, float)) else None
+
+
+class Watch:
+    """Torch forward hooks on one denoiser (outside diffusers' hook chain, so they see every call)."""
+
+    def __init__(self, module: torch.nn.Module, flags: list[str], *, set_context: bool,
+                 timestep_scale: float = 1.0) -> None:
+        self.module = module
+        self.flags = flags
+        self.set_context = set_context
+        self.timestep_scale = timestep_scale
+        self.timestep: float | None = None
+        self.decide: Callable[[], bool] | None = None  # -> True when this call computed everything
+        self.before: list[Callable[[], None]] = []
+        self._handles = [module.register_forward_pre_hook(self._pre, with_kwargs=True),
+                         module.register_forward_hook(self._post)]
+        self._restores: list[Callable[[], None]] = []
+        self.probe: ContextProbe | None = None
+
+    def _pre(self, module, args, kwargs):
+        t = _timestep_of(args, kwargs)
+        self.timestep = None if t is None else t * self.timestep_scale
+        if self.set_context and not _has_context(module):
+            _set_cache_context(module, CacheContext(name="inference"))
+        for fn in self.before:
+            fn()
+        return None
+
+    def _post(self, module, args, output):
+        if self.decide is not None:
+            self.flags.append("computed" if self.decide() else "reused")
+        return None
+
+    # ---------------------------------------------------------------- readers
+    def read_leader_state(self, hook_name: str) -> None:
+        """Block-level caches: ``should_compute`` of the leader hook's shared state after the call."""
+        found = hooked(self.module, hook_name)
+        if not found:
+            raise ValueError(f"no module carries the {hook_name} hook")
+        hook = found[0][1]._diffusers_hook.hooks[hook_name]
+        self.decide = lambda: bool(hook.state_manager.get_state().should_compute)
+
+    def count_executions(self, hook_name: str) -> int:
+        """Module-level caches: count real executions of every module carrying ``hook_name``.
+        Returns how many modules are hooked."""
+        modules = hooked(self.module, hook_name)
+        runs = [0]
+        for _, module in modules:
+            hook = module._diffusers_hook.hooks[hook_name]
+            original = hook.fn_ref.original_forward
+
+            def counted(*args, _original=original, **kwargs):
+                runs[0] += 1
+                return _original(*args, **kwargs)
+
+            hook.fn_ref.original_forward = counted
+            self._restores.append(lambda h=hook, o=original: setattr(h.fn_ref, "original_forward", o))
+        start = [0]
+
+        def snapshot():
+            start[0] = runs[0]
+
+        def decide() -> bool:
+            # every hooked module ran for this call; a module reached twice counts twice
+            return runs[0] - start[0] >= len(modules)
+
+        self.before.append(snapshot)
+        self.decide = decide
+        return len(modules)
+
+    def per_context(self, hooks: list[ModelHook]) -> None:
+        """Give each hook's plain ``state`` attribute one object per cache context.
+
+        PAB and FasterCache keep a single ``hook.state``; when a pipeline runs CFG as separate
+        denoiser calls (Wan, Qwen-Image, Flux with true CFG) the "uncond" call would reuse the
+        "cond" call's attention output. Before each call the state of the call's context is swapped
+        in; all are dropped when diffusers resets the hooks after the pipeline call."""
+        states: dict[int, dict[str, object]] = {id(h): {} for h in hooks}
+        self.probe = ContextProbe(on_reset=lambda: [d.clear() for d in states.values()])
+        HookRegistry.check_if_exists_or_initialize(self.module).register_hook(self.probe, PROBE)
+
+        def swap() -> None:
+            name = self.probe.context_name()
+            for hook in hooks:
+                per = states[id(hook)]
+                if name not in per:
+                    per[name] = type(hook.state)()
+                hook.state = per[name]
+
+        self.before.insert(0, swap)
+
+    def remove(self, hook_names: tuple[str, ...]) -> None:
+        for restore in reversed(self._restores):
+            restore()
+        self._restores.clear()
+        for handle in self._handles:
+            handle.remove()
+        registry = getattr(self.module, "_diffusers_hook", None) or HookRegistry.check_if_exists_or_initialize(self.module)
+        for name in (*hook_names, PROBE):
+            registry.remove_hook(name, recurse=True)
+        registry.invalidate_child_registries_cache()  # see impl.refresh_registries
+
+
+def _has_context(module: torch.nn.Module) -> bool:
+    registry = HookRegistry.check_if_exists_or_initialize(module)
+    for child in (registry, *registry._get_child_registries()):
+        for hook in child.hooks.values():
+            for attr in vars(hook).values():
+                if isinstance(attr, StateManager):
+                    return attr._context is not None
+    return True
