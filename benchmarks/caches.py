@@ -1,11 +1,15 @@
-"""Step caches side by side: TeaCache, first-block cache, MagCache, TaylorSeer and cache-dit at
+"""Step caches side by side: TeaCache, first-block cache, MagCache, TaylorSeer, PAB and cache-dit at
 several thresholds. Speed is measured with `omni bench` on a medium pipeline (random weights,
 where per-step compute dominates); quality on the trained `shapes` model (PSNR vs its uncached
 output and prompt adherence on 48 prompts), so a threshold that is fast but breaks the image shows up
 as lost adherence. Prints a table, writes --json and an optional PNG plot (speedup vs PSNR).
 
 Usage: python benchmarks/caches.py [--speed-model medium-flux] [--steps 20] [--runs 2] [--quick]
-                                  [--plot docs/caches.png] [--markdown] [--json]
+                                  [--methods teacache,first_block_cache] [--include earlier.json]
+                                  [--plot docs/caches.png] [--json]
+
+Thresholds below were chosen so each method spans "no reuse" to "most steps reused" on medium-flux
+(random weights make the first block's residual change fast: FBC reuses nothing up to 0.4).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import math
 # method -> (option, thresholds); options are checked against the installed declarations
 SWEEP = {
     "teacache": ("rel_l1_thresh", [0.2, 0.4, 0.8, 1.6]),
-    "first_block_cache": ("threshold", [0.05, 0.1, 0.2, 0.4]),
+    "first_block_cache": ("threshold", [0.5, 0.6, 0.7, 0.8]),
     "mag_cache": ("threshold", [0.04, 0.08, 0.16]),
     "taylorseer_cache": ("cache_interval", [2, 3, 5]),
+    "pyramid_attention_broadcast": ("spatial_attention_block_skip_range", [2, 3, 4]),
     "cache_dit": ("residual_diff_threshold", [0.08, 0.16, 0.32]),
 }
 
@@ -48,7 +53,7 @@ def _plot(rows, path: str) -> None:
         yv = y0 + t * (y1 - y0) / 4
         d.text((sx(xv) - 10, h - m + 5), f"{xv:.1f}", fill="black")
         d.text((10, sy(yv) - 5), f"{yv:.0f}", fill="black")
-    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
+    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
     for i, method in enumerate(dict.fromkeys(r["method"] for r in pts)):
         series = sorted((r for r in pts if r["method"] == method), key=lambda r: r["speedup"])
         c = colours[i % len(colours)]
@@ -67,8 +72,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one threshold per method (smoke run)")
+    parser.add_argument("--methods", default=None, help="comma-separated subset of: " + ", ".join(SWEEP))
     parser.add_argument("--plot", default=None)
-    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--include", default=None, help="a --json output of an earlier run (same --steps) whose "
+                        "rows join this run's table and plot")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -84,7 +91,11 @@ def main() -> None:
     prompts = eval_prompts()
     base_quality = adherence([], {}, prompts=prompts, steps=args.steps, device="cpu", registry=registry)
     rows, notes = [], []
-    for method, (option, values) in SWEEP.items():
+    chosen = args.methods.split(",") if args.methods else list(SWEEP)
+    unknown = [m for m in chosen if m not in SWEEP]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(SWEEP)}")
+    for method, (option, values) in ((m, SWEEP[m]) for m in chosen):
         if method not in registry.optimizations:
             notes.append(f"{method}: plugin not installed")
             continue
@@ -111,6 +122,13 @@ def main() -> None:
                 "adherence_shape": quality["scores"]["shape"],
                 "shapes_reused": quality["cache_reused"], "shapes_computed": quality["cache_computed"],
             })
+    if args.include:
+        with open(args.include) as fh:
+            earlier = json.load(fh)
+        if earlier.get("steps") != args.steps or earlier.get("speed_model") != args.speed_model:
+            parser.error(f"--include {args.include}: measured with other settings "
+                         f"({earlier.get('speed_model')}, {earlier.get('steps')} steps)")
+        rows = [r for r in earlier["rows"] if r["method"] not in chosen] + rows
     result = {"speed_model": args.speed_model, "quality_model": "shapes", "steps": args.steps,
               "baseline_adherence": base_quality["scores"], "rows": rows, "notes": notes}
     if args.plot:

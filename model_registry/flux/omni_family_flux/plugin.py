@@ -57,6 +57,16 @@ def omni_register_models():
         default_generation=TINY_GENERATION,
     )
     yield ModelSpec(
+        name="deep-flux",
+        family="flux",
+        summary="random-weight FluxPipeline with FLUX.1's depth (19 double + 38 single blocks) at width 128 "
+                "(~20 M transformer), built offline; for compile-time benchmarks",
+        build="omni_family_flux.tiny:build_deep",
+        size="medium",
+        default_generation={"height": 128, "width": 128, "num_inference_steps": 8, "guidance_scale": 3.5,
+                            "max_sequence_length": 32},
+    )
+    yield ModelSpec(
         name="medium-flux",
         family="flux",
         summary="random-weight ~70 M-parameter FluxPipeline, built offline; for benchmarks",

@@ -37,10 +37,13 @@ def make_pipeline(size: str = "tiny", seed: int = SEED):
             scaling_factor=1.5035, sample_size=32,
             down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
     else:
+        # deep: FLUX.1's depth (19 double + 38 single blocks) at a small width, so that compile time
+        # scales with depth as on the real model (benchmarks/compile.py)
+        deep = size == "deep"
         transformer = FluxTransformer2DModel(
-            patch_size=1, in_channels=64, num_layers=4, num_single_layers=8, attention_head_dim=64,
-            num_attention_heads=8, joint_attention_dim=width, pooled_projection_dim=width,
-            axes_dims_rope=(16, 24, 24), guidance_embeds=False)
+            patch_size=1, in_channels=64, num_layers=19 if deep else 4, num_single_layers=38 if deep else 8,
+            attention_head_dim=32 if deep else 64, num_attention_heads=4 if deep else 8, joint_attention_dim=width,
+            pooled_projection_dim=width, axes_dims_rope=(8, 12, 12) if deep else (16, 24, 24), guidance_embeds=False)
         vae = AutoencoderKL(
             in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(16, 32, 32, 32), norm_num_groups=8,
             layers_per_block=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609,
@@ -55,6 +58,10 @@ def make_pipeline(size: str = "tiny", seed: int = SEED):
 
 def build_tiny() -> Path:
     return tiny.cached_build("tiny-flux", {"size": "tiny", "seed": SEED, "v": VERSION}, lambda: make_pipeline("tiny"))
+
+
+def build_deep() -> Path:
+    return tiny.cached_build("deep-flux", {"size": "deep", "seed": SEED, "v": VERSION}, lambda: make_pipeline("deep"))
 
 
 def build_medium() -> Path:
