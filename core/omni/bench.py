@@ -49,6 +49,7 @@ class Variant:
     applied: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     setup_s: float = 0.0
+    first_call_s: float | None = None  # the very first generation: includes torch.compile's compilation
     peak_cuda: int | None = None
 
 
@@ -85,6 +86,8 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
                 t0 = time.perf_counter()
                 out = generate(ctx, report, prompt, gen, seed=seed)
                 total = time.perf_counter() - t0
+                if variant.first_call_s is None:
+                    variant.first_call_s = total
                 if i < warmup:
                     continue
                 variant.totals.append(total)
@@ -103,6 +106,9 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
         computed = sum(c["computed"] for c in v.cache) if v.cache else None
         reused = sum(c["reused"] for c in v.cache) if v.cache else None
         return {"label": v.label, "applied": v.applied, "skipped": v.skipped, "setup_s": round(v.setup_s, 3),
+                "first_call_s": round(v.first_call_s, 4),
+                # what the first call cost beyond a warm one: compilation for `compile`, ~0 otherwise
+                "first_call_overhead_s": round(v.first_call_s - med(v.totals), 4),
                 "median_total_s": round(med(v.totals), 4), "median_step_s": round(med(v.step_medians), 5),
                 "runs": len(v.totals), "peak_cuda_bytes": v.peak_cuda, "cache_computed": computed,
                 "cache_reused": reused}

@@ -23,3 +23,13 @@ def test_bench_reports_speed_quality_and_cache_counts():
 def test_lossless_bench_is_identical():
     result = bench("tiny-flux", ["vae_slicing"], runs=1, warmup=0)
     assert result["identical"] and result["psnr_db"] is None
+
+
+def test_compile_time_is_reported_apart_from_warm_calls():
+    """The first call of a compiled variant carries the compilation; warm calls do not."""
+    result = bench("tiny-flux", ["compile"], sets={"compile.backend": "aot_eager"}, runs=1, warmup=1,
+                   generation={"num_inference_steps": 2})
+    opt, base = result["optimized"], result["baseline"]
+    assert opt["applied"] == ["compile"]
+    assert opt["first_call_s"] > opt["median_total_s"] and opt["first_call_overhead_s"] > 0
+    assert opt["first_call_overhead_s"] > 5 * abs(base["first_call_overhead_s"])

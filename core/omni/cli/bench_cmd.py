@@ -43,13 +43,14 @@ def bench(
     from rich.table import Table
 
     table = Table(title=f"omni bench {model} ({result['device']}, {runs} runs x {len(seed_list)} seeds, interleaved)")
-    for col in ("variant", "applied", "median total s", "median step ms", "computed/reused", "peak CUDA MiB"):
+    for col in ("variant", "applied", "first call s", "median total s", "median step ms", "computed/reused",
+                "peak CUDA MiB"):
         table.add_column(col)
     for key in ("baseline", "optimized"):
         v = result[key]
         cache = "" if v["cache_computed"] is None else f"{v['cache_computed']}/{v['cache_reused']}"
         cuda = "" if v["peak_cuda_bytes"] is None else f"{v['peak_cuda_bytes'] / 2**20:.0f}"
-        table.add_row(v["label"], ", ".join(v["applied"]) or "-", f"{v['median_total_s']:.3f}",
+        table.add_row(v["label"], ", ".join(v["applied"]) or "-", f"{v['first_call_s']:.3f}", f"{v['median_total_s']:.3f}",
                       f"{v['median_step_s'] * 1000:.1f}", cache, cuda)
     con = console()
     con.print(table)
