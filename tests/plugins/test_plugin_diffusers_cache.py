@@ -222,3 +222,16 @@ def test_separate_cfg_calls_keep_separate_attention_state(method):
     entry = _entry(r)
     assert entry["reused"] > 0
     assert all(s["computed"] in (0, 2) for s in entry["steps"]), entry["steps"]
+
+
+@pytest.mark.parametrize("method,options", [("first_block_cache", {"threshold": 0.4}),
+                                            ("pyramid_attention_broadcast", {"timestep_skip_start": -1,
+                                                                             "timestep_skip_end": 1001})])
+def test_hit_readers_work_under_regional_compile(method, options):
+    sets = {f"{method}.{k}": v for k, v in options.items()}
+    eager, out = _run("tiny-flux", method, **options)
+    compiled = omni.run("tiny-flux", optimize=[method, "compile"], sets={**sets, "compile.backend": "aot_eager"},
+                        num_inference_steps=STEPS)
+    assert compiled.report.result("compile").status == "applied"
+    assert _entry(compiled)["steps"] == _entry(eager)["steps"] and _entry(eager)["reused"] > 0
+    np.testing.assert_allclose(compiled.images, out, atol=1e-5)
