@@ -235,3 +235,14 @@ def test_hit_readers_work_under_regional_compile(method, options):
     assert compiled.report.result("compile").status == "applied"
     assert _entry(compiled)["steps"] == _entry(eager)["steps"] and _entry(eager)["reused"] > 0
     np.testing.assert_allclose(compiled.images, out, atol=1e-5)
+
+
+def test_magcache_calibration_gives_a_family_without_ratios_magcache():
+    calib = omni.run("tiny-wan", optimize=["mag_cache"], sets={"mag_cache.calibrate": True},
+                     num_inference_steps=STEPS)
+    np.testing.assert_array_equal(calib.frames, _baseline("tiny-wan"))  # calibration skips nothing
+    ratios = calib.report.result("mag_cache").details["calibrated_mag_ratios"]
+    assert set(ratios) == {"cond", "uncond"} and len(ratios["cond"]) == STEPS and ratios["cond"][0] == 1.0
+    r, out = _run("tiny-wan", "mag_cache", mag_ratios=",".join(map(str, ratios["cond"])), threshold=0.5,
+                  retention_ratio=0.1)
+    assert _entry(r)["reused"] > 0 and psnr(out, _baseline("tiny-wan")) > 25

@@ -134,12 +134,15 @@ def mag_cache(ctx, step) -> Applied:
     from diffusers.hooks import MagCacheConfig, apply_mag_cache
 
     opts = step.options
+    calibrate = bool(opts.get("calibrate"))
     ratios = opts.get("mag_ratios")
     source = "option mag_ratios"
-    if not ratios:
+    if calibrate:
+        ratios, source = None, "calibrating (no step is skipped)"
+    elif not ratios:
         if ctx.family.name != "flux":
             raise Skip(f"no MagCache magnitude ratios for {ctx.family.name}: diffusers 0.42 ships them only for Flux; "
-                       "pass mag_cache.mag_ratios (from a MagCacheConfig(calibrate=True) run)")
+                       "run once with mag_cache.calibrate=true and pass the reported ratios as mag_cache.mag_ratios")
         from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
 
         ratios, source = FLUX_MAG_RATIOS.tolist(), "diffusers FLUX_MAG_RATIOS"
@@ -149,12 +152,33 @@ def mag_cache(ctx, step) -> Applied:
                    "set mag_cache.num_inference_steps")
     for name, module in _denoisers(ctx):
         _check_blocks(name, module)
+    # calibrating: one step more than the run, so diffusers' end-of-schedule branch (which prints the
+    # ratios to stdout and clears them) never fires; omni reads them after every call instead
     config = MagCacheConfig(threshold=float(opts["threshold"]), max_skip_steps=int(opts["max_skip_steps"]),
-                            retention_ratio=float(opts["retention_ratio"]), num_inference_steps=int(steps),
-                            mag_ratios=torch.tensor([float(r) for r in ratios]))
+                            retention_ratio=float(opts["retention_ratio"]),
+                            num_inference_steps=int(steps) + (1 if calibrate else 0),
+                            mag_ratios=None if calibrate else torch.tensor([float(r) for r in ratios]),
+                            calibrate=calibrate)
     leader = hook_names("mag_cache")[0]
-    return _install(ctx, "mag_cache", lambda n, m, w: apply_mag_cache(m, config), lambda w: w.read_leader_state(leader),
-                    {"mag_ratios": source, "num_inference_steps": int(steps)})
+    recorded: dict[str, list[float]] = {}
+
+    def read(watch) -> None:
+        watch.read_leader_state(leader)
+        if calibrate:
+            from omni_plugin_diffusers_cache.watch import hooked
+
+            state_manager = hooked(watch.module, leader)[0][1]._diffusers_hook.hooks[leader].state_manager
+
+            def record() -> None:
+                name = state_manager._context.name if state_manager._context else "inference"
+                recorded[name] = [round(float(r), 5) for r in state_manager.get_state().calibration_ratios]
+
+            watch.after.append(record)
+
+    details = {"mag_ratios": source, "num_inference_steps": int(steps)}
+    if calibrate:
+        details["calibrated_mag_ratios"] = recorded  # filled during the run (per cache context)
+    return _install(ctx, "mag_cache", lambda n, m, w: apply_mag_cache(m, config), read, details)
 
 
 def _unet_attention(module) -> bool:

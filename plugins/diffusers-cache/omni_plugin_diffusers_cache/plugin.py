@@ -92,6 +92,8 @@ def omni_register_optimizations():
                    "FLUX_MAG_RATIOS for flux; none for other families)"),
             Option("num_inference_steps", "int", None, "step count the ratios are interpolated to (default: the "
                    "run's num_inference_steps)", min=1),
+            Option("calibrate", "bool", False, "skip nothing and record this model's magnitude ratios in the report "
+                   "(details.calibrated_mag_ratios), to pass back as mag_ratios"),
         ),
         config_keys=(_when("mag_cache", "magcache"), ConfigKey("enable_mag_cache", enables=True),
                      ConfigKey("cache_backend", when=("mag_cache",)),
@@ -102,6 +104,8 @@ def omni_register_optimizations():
                      ConfigKey("cache_config.mag_retention_ratio", option="retention_ratio",
                                requires={"cache_backend": ("mag_cache",)}),
                      ConfigKey("cache_config.mag_ratios", option="mag_ratios",
+                               requires={"cache_backend": ("mag_cache",)}),
+                     ConfigKey("cache_config.mag_calibrate", option="calibrate",
                                requires={"cache_backend": ("mag_cache",)})),
         requires_traits={"denoiser:dit", "blocks:list"},
         claims=_claims("mag_cache"),

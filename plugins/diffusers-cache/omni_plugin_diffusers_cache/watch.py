@@ -79,6 +79,7 @@ class Watch:
         self.timestep: float | None = None
         self.decide: Callable[[], bool] | None = None  # -> True when this call computed everything
         self.before: list[Callable[[], None]] = []
+        self.after: list[Callable[[], None]] = []
         self._handles = [module.register_forward_pre_hook(self._pre, with_kwargs=True),
                          module.register_forward_hook(self._post)]
         self._restores: list[Callable[[], None]] = []
@@ -94,6 +95,8 @@ class Watch:
         return None
 
     def _post(self, module, args, output):
+        for fn in self.after:
+            fn()
         if self.decide is not None:
             self.flags.append("computed" if self.decide() else "reused")
         return None
