@@ -207,3 +207,14 @@ def test_unet_families_are_refused_with_a_reason(omni_registry):
         assert any("UNet" in r or "denoiser:dit" in r for r in cell.reasons)
     result = omni.run("tiny-sd15", sets={"cache": "cache_dit"}, num_inference_steps=2)
     assert result.report.result("cache_dit").status == "skipped"
+
+
+def test_vllm_omni_default_config_with_scm_off_runs(cache_dit):
+    """vLLM-Omni's documented cache_config writes scm_steps_mask_policy: None for "SCM off"."""
+    result = omni.run("tiny-flux", config={"cache_backend": "cache_dit", "cache_config": {
+        "Fn_compute_blocks": 1, "Bn_compute_blocks": 0, "max_warmup_steps": 4, "residual_diff_threshold": 0.5,
+        "max_continuous_cached_steps": 3, "enable_taylorseer": False, "taylorseer_order": 1,
+        "scm_steps_mask_policy": None, "scm_steps_policy": "dynamic"}}, num_inference_steps=STEPS)
+    res = result.report.result("cache_dit")
+    assert res.status == "applied", res.reason
+    assert res.details["steps_computation_mask"] is None and _hits(result)["reused"] > 0

@@ -46,7 +46,7 @@ def _silenced():
 def _mask_fn(cache_dit, policy: str):
     """``steps -> mask`` for an SCM policy (``None`` when SCM is off); cache-dit asserts on step
     counts it has no predefined mask for (e.g. 5 or 7), which becomes a ValueError here."""
-    if policy == "none":
+    if policy in (None, "none"):  # vLLM-Omni writes scm_steps_mask_policy: None for "off"
         return lambda steps: None
 
     def mask(steps: int) -> list[int]:
@@ -85,7 +85,7 @@ def apply(ctx, step) -> Applied:
         raise Skip("the pipeline has no denoiser component")
     steps = ctx.generation.get("num_inference_steps")
     steps = int(steps) if steps is not None else None
-    if opts["scm_steps_mask_policy"] != "none" and steps is None:
+    if opts["scm_steps_mask_policy"] not in (None, "none") and steps is None:
         raise Skip("cache-dit SCM (scm_steps_mask_policy) needs the step count, which is unknown before the "
                    "pipeline call here (omni.optimize on a user pipeline); use omni.run or drop the SCM policy")
     _quiet_logging()
