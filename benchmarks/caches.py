@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
 # method -> (option, thresholds); options are checked against the installed declarations
 SWEEP = {
@@ -104,6 +105,7 @@ def main() -> None:
             notes.append(f"{method}: has no option {option}")
             continue
         for value in values[1:2] if args.quick else values:
+            print(f"caches.py: {method} {option}={value} ...", file=sys.stderr, flush=True)  # progress
             sets = {f"{method}.{option}": value}
             speed = bench(args.speed_model, [method], sets=sets, runs=args.runs, warmup=1, device="cpu",
                           generation={"num_inference_steps": args.steps}, registry=registry)
