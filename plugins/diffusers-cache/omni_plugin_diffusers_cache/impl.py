@@ -17,17 +17,13 @@ HOOKS = {
     "pyramid_attention_broadcast": ("_PYRAMID_ATTENTION_BROADCAST_HOOK",),
     "faster_cache": ("_FASTER_CACHE_DENOISER_HOOK", "_FASTER_CACHE_BLOCK_HOOK"),
 }
-MODULES = {
-    "first_block_cache": "first_block_cache", "mag_cache": "mag_cache", "taylorseer_cache": "taylorseer_cache",
-    "pyramid_attention_broadcast": "pyramid_attention_broadcast", "faster_cache": "faster_cache",
-}
 
 
 def hook_names(method: str) -> tuple[str, ...]:
-    """diffusers' hook names for ``method``, read from its module (fails loudly if renamed)."""
+    """diffusers' hook names for ``method``, read from ``diffusers.hooks.<method>`` (fails loudly if renamed)."""
     import importlib
 
-    module = importlib.import_module(f"diffusers.hooks.{MODULES[method]}")
+    module = importlib.import_module(f"diffusers.hooks.{method}")
     return tuple(getattr(module, const) for const in HOOKS[method])
 
 
@@ -108,7 +104,7 @@ def _install(ctx, method: str, apply_one: Callable, read: Callable, details: dic
         for watch in reversed(watches):
             watch.remove(names)
 
-    return Applied(details={"backend": f"diffusers.hooks.{MODULES[method]}", **details}, undo=undo, stats=stats)
+    return Applied(details={"backend": f"diffusers.hooks.{method}", **details}, undo=undo, stats=stats)
 
 
 # ---------------------------------------------------------------------------------- methods
@@ -121,9 +117,10 @@ def first_block_cache(ctx, step) -> Applied:
     leader = hook_names("first_block_cache")[0]
 
     def one(name, module, watch):
+        from omni_plugin_diffusers_cache.watch import hooked
+
         apply_first_block_cache(module, FirstBlockCacheConfig(threshold=float(opts["threshold"])))
-        return {"blocks": len([m for m in module.modules() if getattr(m, "_diffusers_hook", None) is not None
-                               and set(hook_names("first_block_cache")) & set(m._diffusers_hook.hooks)])}
+        return {"blocks": sum(len(hooked(module, h)) for h in hook_names("first_block_cache"))}
 
     return _install(ctx, "first_block_cache", one, lambda w: w.read_leader_state(leader),
                     {"threshold": float(opts["threshold"]), "hits": "leader block state (should_compute)"})
