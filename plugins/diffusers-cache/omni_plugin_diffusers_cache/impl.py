@@ -85,7 +85,7 @@ def _install(ctx, method: str, apply_one: Callable, read: Callable, details: dic
     watches: list = []
     try:
         for name, module in targets:
-            watch = Watch(module, flags, set_context=True)
+            watch = Watch(module, flags)
             watches.append(watch)
             details.setdefault("denoisers", {})[name] = apply_one(name, module, watch) or {}
             refresh_registries(module)

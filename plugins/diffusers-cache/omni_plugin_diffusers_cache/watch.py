@@ -70,12 +70,9 @@ def _timestep_of(args, kwargs) -> float | None:
 class Watch:
     """Torch forward hooks on one denoiser (outside diffusers' hook chain, so they see every call)."""
 
-    def __init__(self, module: torch.nn.Module, flags: list[str], *, set_context: bool,
-                 timestep_scale: float = 1.0) -> None:
+    def __init__(self, module: torch.nn.Module, flags: list[str]) -> None:
         self.module = module
         self.flags = flags
-        self.set_context = set_context
-        self.timestep_scale = timestep_scale
         self.timestep: float | None = None
         self.decide: Callable[[], bool] | None = None  # -> True when this call computed everything
         self.before: list[Callable[[], None]] = []
@@ -86,9 +83,8 @@ class Watch:
         self.probe: ContextProbe | None = None
 
     def _pre(self, module, args, kwargs):
-        t = _timestep_of(args, kwargs)
-        self.timestep = None if t is None else t * self.timestep_scale
-        if self.set_context and not _has_context(module):
+        self.timestep = _timestep_of(args, kwargs)
+        if not _has_context(module):  # SD/SDXL/SD3 pipelines never call cache_context
             _set_cache_context(module, CacheContext(name="inference"))
         for fn in self.before:
             fn()
