@@ -117,7 +117,7 @@ def main() -> None:
             finite = [v for v in p if not math.isinf(v)]
             rows.append({
                 "method": method, "option": option, "value": value,
-                "speedup": speed["speedup_total"],
+                "speedup": speed["speedup_total"], "psnr_speed_model_db": speed["psnr_db"],
                 "computed": speed["optimized"]["cache_computed"], "reused": speed["optimized"]["cache_reused"],
                 "psnr_db": round(sum(finite) / len(finite), 2) if finite else None,
                 "adherence_all": quality["scores"]["all"], "adherence_fg": quality["scores"]["fg"],
@@ -139,15 +139,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    header = ("| method | setting | speedup (medium-flux) | computed/reused | PSNR vs uncached (shapes) "
-              "| adherence all / fg / shape (shapes) | shapes computed/reused |")
+    header = (f"| method | setting | speedup ({args.speed_model}) | computed/reused | PSNR ({args.speed_model}) "
+              "| PSNR vs uncached (shapes) | adherence all / fg / shape (shapes) | shapes computed/reused |")
     print(f"baseline adherence (shapes, {args.steps} steps, 48 prompts): all {base_quality['scores']['all']:.2f}, "
           f"fg {base_quality['scores']['fg']:.2f}, shape {base_quality['scores']['shape']:.2f}")
     print(header)
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['method']} | {r['option']}={r['value']} | {r['speedup']:.2f}x | {r['computed']}/{r['reused']} "
-              f"| {r['psnr_db']} | {r['adherence_all']:.2f} / {r['adherence_fg']:.2f} / {r['adherence_shape']:.2f} "
+              f"| {r.get('psnr_speed_model_db')} | {r['psnr_db']} | {r['adherence_all']:.2f} / {r['adherence_fg']:.2f} / {r['adherence_shape']:.2f} "
               f"| {r['shapes_computed']}/{r['shapes_reused']} |")
     for n in notes:
         print(f"note: {n}")
