@@ -207,6 +207,11 @@ def generation_defaults(prep: Prepared) -> dict[str, Any]:
     return dict(prep.resolved.model.default_generation) if prep.resolved.model else dict(family.default_generation)
 
 
+def generation_args(prep: Prepared, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The model's default generation arguments with the non-None ``overrides`` on top."""
+    return {**generation_defaults(prep), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+
+
 def run(
     model: str,
     prompt: str = "a red circle on a blue background",
@@ -231,7 +236,7 @@ def run(
     t_start = time.perf_counter()
     prep = prepared or prepare(model, config, optimize=optimize, sets=sets, preset=preset, strict=strict,
                                registry=registry)
-    gen_args = {**generation_defaults(prep), **{k: v for k, v in generation.items() if v is not None}}
+    gen_args = generation_args(prep, generation)
     ctx = load_and_optimize(prep, device=device, dtype=dtype, generation=gen_args)
     family = ctx.family
     out = generate(ctx, prep.report, prompt, gen_args, seed=seed, progress=progress)

@@ -34,7 +34,7 @@ def _denoisers(ctx) -> list[tuple[str, object]]:
     return targets
 
 
-def _check_blocks(name: str, module) -> int:
+def _check_blocks(name: str, module) -> None:
     """Block-level caches: the block lists diffusers will find, all of registered classes."""
     import torch
     from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
@@ -51,19 +51,21 @@ def _check_blocks(name: str, module) -> int:
         except ValueError:
             raise Skip(f"block class {cls.__name__} is not in diffusers' TransformerBlockRegistry (its output layout "
                        "is unknown): register it with TransformerBlockRegistry.register(...) first") from None
-    return len(blocks)
 
 
 def _timestep_source(ctx, watch) -> Callable[[], float]:
     """The current timestep on the 0-1000 scale: the pipeline's ``current_timestep`` where it keeps
     one (Flux/Wan/LTX/Qwen), else the ``timestep`` the denoiser was called with (SD/SDXL/SD3)."""
     pipe = ctx.pipe
-    if isinstance(getattr(type(pipe), "current_timestep", None), property):
-        def from_pipe() -> float:
-            t = pipe.current_timestep
-            return float(t.flatten()[0]) if hasattr(t, "flatten") else float(t if t is not None else watch.timestep)
-        return from_pipe
-    return lambda: float(watch.timestep if watch.timestep is not None else math.inf)
+    from_pipe = isinstance(getattr(type(pipe), "current_timestep", None), property)
+
+    def current() -> float:
+        t = pipe.current_timestep if from_pipe else watch.timestep
+        if t is None:  # unknown: outside every window, so nothing is skipped on a guess
+            return math.inf
+        return float(t.flatten()[0]) if hasattr(t, "flatten") else float(t)
+
+    return current
 
 
 def refresh_registries(module) -> None:
@@ -269,12 +271,11 @@ def faster_cache(ctx, step) -> Applied:
         from omni_plugin_diffusers_cache.watch import hooked
 
         timestep = _timestep_source(ctx, watch)
-        denoiser_hook: list = []
 
         def guarded() -> float:
             # FasterCache reuses an empty cache (TypeError) when the first call is already inside the
-            # window; the first call of every run is therefore reported as outside it
-            if denoiser_hook and denoiser_hook[0].state.iteration == 0:
+            # window; the first call of every context is therefore reported as outside it
+            if module._diffusers_hook.hooks[names[0]].state.iteration == 0:
                 return math.inf
             return timestep()
 
@@ -293,8 +294,7 @@ def faster_cache(ctx, step) -> Applied:
             attention_weight_callback=lambda _module: weight,
             # SD3 also passes the pooled text embedding per branch; diffusers' list misses it
             _unconditional_conditional_input_kwargs_identifiers=[*_UNCOND_KWARGS, "pooled_projections"]))
-        denoiser_hook.extend(module._diffusers_hook.hooks[n] for n in names[:1] if n in module._diffusers_hook.hooks)
-        if not denoiser_hook:
+        if names[0] not in module._diffusers_hook.hooks:
             raise RuntimeError("FasterCache installed no denoiser hook")
         return {"hooked_modules": len(hooked(module, names[1])), "unconditional_branch_approximated": batched_cfg}
 
