@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 
 def variant(model: str, mode: str, steps: int, size: int) -> dict:
@@ -65,9 +66,12 @@ def main() -> None:
         return
     results = {}
     for mode in ("eager", "regional", "full"):
-        proc = subprocess.run([sys.executable, __file__, "--variant", mode, "--model", args.model, "--steps",
-                               str(args.steps), "--size", str(args.size)], capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMNI_BENCH_THREADS", "1")})
+        # a fresh inductor cache per variant: otherwise a repeated run measures cache hits, not compilation
+        with tempfile.TemporaryDirectory(prefix="omni-inductor-") as cache_dir:
+            proc = subprocess.run([sys.executable, __file__, "--variant", mode, "--model", args.model, "--steps",
+                                   str(args.steps), "--size", str(args.size)], capture_output=True, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMNI_BENCH_THREADS", "1"),
+                                       "TORCHINDUCTOR_CACHE_DIR": cache_dir})
         if proc.returncode != 0:
             sys.exit(f"variant {mode} failed: {proc.stderr.strip().splitlines()[-1]}")
         results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
