@@ -1,7 +1,8 @@
 """omni: one request surface for diffusion-inference optimizations, built from plugins.
 
-Importing ``omni`` is cheap (no torch). The run API (``omni.optimize``, ``omni.run``) imports
-torch/diffusers lazily on first use.
+Importing ``omni`` is cheap (no torch). The run API (``omni.run``, ``omni.optimize``,
+``omni.Engine``) imports torch/diffusers lazily on first use. Plugin authors import
+:mod:`omni.sdk`.
 """
 
 from __future__ import annotations
@@ -14,29 +15,34 @@ from omni.specs import (
     ConfigKey,
     FamilyFacts,
     FamilySpec,
+    Limits,
     ModelSpec,
     Needs,
     OptimizationSpec,
     Option,
+    PresetSpec,
     Stage,
     Support,
-    TeaCacheFacts,
     supported,
     unsupported,
 )
 
-__version__ = "0.1.0"
-PLUGIN_API = 1
+__version__ = "0.2.0"
 
 __all__ = [
-    "__version__", "PLUGIN_API", "hookimpl", "hookspec", "Claim", "ConfigKey", "FamilyFacts", "FamilySpec",
-    "ModelSpec", "Needs", "OptimizationSpec", "Option", "Stage", "Support", "TeaCacheFacts", "supported",
-    "unsupported", "Applied", "Skip", "optimize", "run",
+    "__version__", "hookimpl", "hookspec", "Claim", "ConfigKey", "FamilyFacts", "FamilySpec", "Limits", "ModelSpec",
+    "Needs", "OptimizationSpec", "Option", "PresetSpec", "Stage", "Support", "supported", "unsupported", "Applied",
+    "Skip", "Engine", "Job", "Result", "Optimized", "QueueFull", "optimize", "run",
 ]
 
 _LAZY = {
     "Applied": ("omni.runtime.context", "Applied"),
     "Skip": ("omni.runtime.context", "Skip"),
+    "Engine": ("omni.runtime.engine", "Engine"),
+    "Job": ("omni.runtime.engine", "Job"),
+    "Result": ("omni.runtime.engine", "Result"),
+    "QueueFull": ("omni.runtime.engine", "QueueFull"),
+    "Optimized": ("omni.runtime.api", "Optimized"),
     "optimize": ("omni.runtime.api", "optimize"),
     "run": ("omni.runtime.api", "run"),
 }

@@ -25,7 +25,7 @@ from typing import Any
 from omni.errors import ConfigError
 from omni.names import did_you_mean, norm
 from omni.options import parse_bool
-from omni.plugins import Registry
+from omni.registry import Registry
 from omni.specs import ConfigKey, OptimizationSpec
 
 RESERVED = ("optimize", "preset", "config", "strict", "disable")
@@ -219,8 +219,9 @@ def resolve_config(
     for key, value in merged.items():
         if key in resolver.qualifiers and key not in resolver.keys:
             continue
-        if "." in key and key.split(".", 1)[0] and norm(key.split(".", 1)[0]) in registry.optimizations:
-            spec = registry.optimization(key.split(".", 1)[0]).spec
+        owner = registry.find("optimization", key.split(".", 1)[0]) if "." in key and key.split(".", 1)[0] else None
+        if owner is not None:
+            spec = owner.spec
             _set_option(cfg, spec, key.split(".", 1)[1], value, key, options)
             continue
         if key not in resolver.keys:
@@ -270,8 +271,8 @@ def resolve_config(
 
 
 def _known(registry: Registry, name: str) -> str:
-    key = norm(name)
-    if key not in registry.optimizations:
+    declared = registry.find("optimization", name)
+    if declared is None:
         names = [d.spec.name for d in registry.optimizations.values()]
         raise ConfigError(f"unknown optimization {name!r}{did_you_mean(name, names)}")
-    return registry.optimizations[key].spec.name
+    return declared.spec.name

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from omni.errors import ModelLoadError, UsageError
-from omni.plugins import import_path
+from omni.plugins import resolve
 
 
 def torch_dtype(name: str):
@@ -24,7 +24,7 @@ def model_source(ctx) -> str:
     """Local folder for the resolved model: a built named model, a local folder, or a cached hub id."""
     m = ctx.model
     if m.model is not None:
-        built = import_path(m.model.build)()
+        built = resolve(m.model.build)()
         return str(built)
     if m.path is not None:
         return m.path

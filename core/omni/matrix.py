@@ -7,13 +7,12 @@ applicable reason is kept:
 1. the optimization is disabled for this run/process         -> ``disabled``
 2. an explicit ``unsupported`` claim on either side          -> ``unsupported``
 3. a required trait is missing from the family               -> ``unsupported``
-   (unless a declaration explicitly claims ``supported``: an explicit, verified claim is more
-   specific than the trait rule, e.g. TeaCache on a family calibrated by ``omni calibrate``)
 4. the environment lacks a package / accelerator / capability -> ``unavailable``
    (only when an :class:`~omni.environment.Environment` is given; the published docs tables are
    environment-free and show the needs as notes instead)
 5. an explicit ``supported`` claim on either side            -> ``supported``
-6. otherwise (traits match, nobody claims it)               -> ``untested``
+6. otherwise (traits match, nobody claims it)               -> ``untested`` (a proof recorded on
+   this machine by ``omni verify --include-untested`` is shown as a reason, never as ``supported``)
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from typing import Any
 from omni.environment import Environment
 from omni.errors import UsageError
 from omni.names import did_you_mean, norm
-from omni.plugins import Declared, PluginRef, Registry
+from omni.registry import Declared, PluginRef, Registry
 from omni.specs import FamilySpec, OptimizationSpec, Support
 
 SYMBOLS = {
@@ -105,6 +104,9 @@ class CompatMatrix:
         self.registry = registry
         self.env = env
         self.disabled = {norm(d) for d in disabled}
+        from omni.verify_store import local_proofs
+
+        self.local_proofs = local_proofs()
         unknown = self.disabled - set(registry.optimizations)
         if unknown:
             name = sorted(unknown)[0]
@@ -122,18 +124,10 @@ class CompatMatrix:
         return sorted(self.registry.optimizations.values(), key=lambda d: (d.spec.stage.index, d.spec.order, d.spec.name))
 
     def _family(self, name: str) -> Declared[FamilySpec]:
-        try:
-            return self.registry.family(name)
-        except KeyError:
-            raise UsageError(f"unknown family {name!r}{did_you_mean(name, self.family_names)}") from None
+        return self.registry.family(name)
 
     def _optimization(self, name: str) -> Declared[OptimizationSpec]:
-        try:
-            return self.registry.optimization(name)
-        except KeyError:
-            raise UsageError(
-                f"unknown optimization {name!r}{did_you_mean(name, self.optimization_names)}"
-            ) from None
+        return self.registry.optimization(name)
 
     def cell(self, family: str, optimization: str) -> Cell:
         fam = self._family(family)
@@ -152,8 +146,7 @@ class CompatMatrix:
                 status = status or Support.UNSUPPORTED
                 reasons.append(claim.reason)
                 by.append(src)
-        explicitly_supported = any(c is not None and c.status is Support.SUPPORTED for c in (fam_claim, opt_claim))
-        missing = [] if explicitly_supported else sorted(o.requires_traits - f.traits)
+        missing = sorted(o.requires_traits - self.registry.traits(f.name))
         if missing:
             status = status or Support.UNSUPPORTED
             reasons.append(f"{f.name} lacks trait(s) {', '.join(missing)} required by {o.name}")
@@ -177,6 +170,10 @@ class CompatMatrix:
         if status is None:
             status = Support.UNTESTED
             reasons.append(f"traits match but no plugin claims {o.name} on {f.name}")
+            proof = self.local_proofs.get((f.name, o.name))
+            if proof:
+                reasons.append(f"verified locally on {proof.get('date', '?')} with {proof.get('model', '?')} "
+                               f"(omni verify --include-untested; a local proof, not a claim)")
         if self.env is None and o.needs != type(o.needs)():
             reasons.append(f"needs {o.needs.describe()}")
         return Cell(f.name, o.name, status, tuple(r for r in reasons if r), tuple(dict.fromkeys(by)))

@@ -1,14 +1,15 @@
-"""Plugin discovery and the registry of declarations (conda/otel style, wrapped around pluggy).
+"""Plugin discovery and loading (conda/otel style, wrapped around pluggy).
 
 * One scan of the entry-point group ``omni``; each plugin is imported and registered in isolation.
-  A plugin that raises on import is ``failed``; one whose declarations do not validate, that
-  implements an unknown hook, or that clashes on a name with an earlier plugin is ``invalid``.
-  The rest keeps working. ``OMNI_STRICT_PLUGINS=1`` turns every problem into a PluginError.
+  **Any** exception at import or in a declaration hook — ``SystemExit`` included — makes the plugin
+  ``failed``; declarations that do not validate, an unknown ``omni_*`` hook, or a non-wrapper
+  ``omni_step`` make it ``invalid``. The rest keeps working. ``OMNI_STRICT_PLUGINS=1`` turns every
+  problem into a :class:`PluginError`.
 * Disabling happens *before* import: ``OMNI_DISABLE_PLUGINS=a,b``, ``OMNI_LOAD_PLUGINS=a,b``
   (allowlist; set but empty = none), ``--no-plugins``. Names are compared normalised, so
   ``omni-plugin-teacache`` == ``omni_plugin_teacache`` == ``teacache``.
-* Order is deterministic (plugins sorted by name, declarations sorted by name), never pluggy's LIFO.
-* Every declaration keeps its provenance (:class:`PluginRef`: plugin, distribution, version).
+* A name two distributions declare is *contested* (:mod:`omni.registry`), never settled by order.
+* Every declaration keeps its provenance (:class:`omni.registry.PluginRef`).
 """
 
 from __future__ import annotations
@@ -18,94 +19,26 @@ import importlib.metadata as md
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import pluggy
 
 from omni import hookspecs
 from omni.errors import DeclarationError, PluginError
 from omni.names import norm, plugin_id
-from omni.specs import FamilySpec, ModelSpec, OptimizationSpec
-from omni.traits import VOCABULARY
+from omni.registry import (
+    KINDS,
+    Declared,
+    PluginRecord,
+    Registry,
+    check_references,
+    contest_duplicates,
+    derive_family_traits,
+)
 
 GROUP = "omni"
-T = TypeVar("T")
-
-_DECLARATION_HOOKS = {
-    "omni_register_families": ("family", FamilySpec),
-    "omni_register_optimizations": ("optimization", OptimizationSpec),
-    "omni_register_models": ("model", ModelSpec),
-}
-
-
-@dataclass(frozen=True)
-class PluginRef:
-    """Where a declaration came from."""
-
-    name: str
-    distribution: str
-    version: str
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.distribution} {self.version})"
-
-    def to_json(self) -> dict[str, str]:
-        return {"plugin": self.name, "distribution": self.distribution, "version": self.version}
-
-
-@dataclass(frozen=True)
-class Declared(Generic[T]):
-    spec: T
-    plugin: PluginRef
-
-
-@dataclass
-class PluginRecord:
-    name: str
-    distribution: str
-    version: str
-    status: str  # active | disabled | failed | invalid
-    error: str | None = None
-    provides: list[str] = field(default_factory=list)
-    hooks: list[str] = field(default_factory=list)
-
-    @property
-    def ref(self) -> PluginRef:
-        return PluginRef(self.name, self.distribution, self.version)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "status": self.status,
-            "provides": self.provides,
-            "hooks": self.hooks,
-            "error": self.error,
-        }
-
-
-@dataclass
-class Registry:
-    """All loaded declarations, keyed by normalised name, plus the state of every plugin."""
-
-    pm: pluggy.PluginManager
-    plugins: list[PluginRecord]
-    families: dict[str, Declared[FamilySpec]]
-    optimizations: dict[str, Declared[OptimizationSpec]]
-    models: dict[str, Declared[ModelSpec]]
-    warnings: list[str]
-
-    def family(self, name: str) -> Declared[FamilySpec]:
-        return self.families[norm(name)]
-
-    def optimization(self, name: str) -> Declared[OptimizationSpec]:
-        return self.optimizations[norm(name)]
-
-    @property
-    def problems(self) -> list[str]:
-        return [f"plugin {p.name!r} {p.status}: {p.error}" for p in self.plugins if p.status in ("failed", "invalid")]
+CORE_PLUGIN = "omni.core"
 
 
 @dataclass(frozen=True)
@@ -143,25 +76,34 @@ def strict_from_env(environ: Mapping[str, str] | None = None) -> bool:
     return environ.get("OMNI_STRICT_PLUGINS", "") not in ("", "0")
 
 
-def _entry_points(path: list[str] | None) -> list[tuple[md.EntryPoint, str, str]]:
-    seen: dict[str, tuple[md.EntryPoint, str, str]] = {}
+def _entry_points(path: list[str] | None) -> list[tuple[str, md.EntryPoint, str, str]]:
+    """(unique plugin name, entry point, distribution, version), sorted. Two distributions using the
+    same entry-point name both load (the second under ``name@distribution``)."""
+    found: list[tuple[md.EntryPoint, str, str]] = []
+    seen_dists: set[str] = set()
     for dist in md.distributions(path=path if path is not None else sys.path):
         try:
             eps = [ep for ep in dist.entry_points if ep.group == GROUP]
-        except Exception:  # a broken dist-info must not brick discovery
+            dist_name = dist.metadata["Name"] or "?"
+        except Exception:  # noqa: BLE001 - a broken dist-info must not brick discovery
             continue
-        if not eps:
+        if not eps or norm(dist_name) in seen_dists:  # the same distribution twice on sys.path
             continue
-        dist_name = dist.metadata["Name"] or "?"
-        for ep in eps:
-            seen.setdefault(ep.name, (ep, dist_name, dist.version or "?"))
-    return [seen[k] for k in sorted(seen)]
+        seen_dists.add(norm(dist_name))
+        found.extend((ep, dist_name, dist.version or "?") for ep in eps)
+    found.sort(key=lambda t: (t[0].name, t[1]))
+    out, used = [], set()
+    for ep, dist, version in found:
+        name = ep.name if ep.name not in used else f"{ep.name}@{dist}"
+        used.add(name)
+        out.append((name, ep, dist, version))
+    return out
 
 
 def _as_list(result: Any) -> list[Any]:
     if result is None:
         return []
-    if isinstance(result, (FamilySpec, OptimizationSpec, ModelSpec)):
+    if isinstance(result, tuple(KINDS.values())):
         return [result]
     if isinstance(result, Iterable) and not isinstance(result, (str, bytes, Mapping)):
         return list(result)
@@ -169,7 +111,7 @@ def _as_list(result: Any) -> list[Any]:
 
 
 def _foreign_hooks(plugin: Any) -> list[str]:
-    known = set(_DECLARATION_HOOKS) | set(hookspecs.STAGE_HOOKS) | {"omni_register_commands"}
+    known = {name for name in dir(hookspecs.OmniSpecs) if name.startswith("omni_")}
     out = []
     for attr in dir(plugin):
         if attr.startswith("omni_") and attr not in known:
@@ -178,13 +120,18 @@ def _foreign_hooks(plugin: Any) -> list[str]:
     return out
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 class _Loader:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs.OmniSpecs)
         self.records: list[PluginRecord] = []
-        self.decls: dict[str, dict[str, Declared[Any]]] = {"family": {}, "optimization": {}, "model": {}}
+        self.decls: dict[str, dict[str, list[Declared[Any]]]] = {kind: {} for kind in KINDS}
         self.warnings: list[str] = []
 
     def _problem(self, record: PluginRecord, status: str, error: str) -> None:
@@ -199,85 +146,80 @@ class _Loader:
         self.records.append(record)
         try:
             plugin = load()
-        except Exception as exc:  # noqa: BLE001 - isolation is the point
-            return self._problem(record, "failed", f"import raised {type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit at import must not stop the host
+            return self._problem(record, "failed", f"import raised {_first_line(exc)}")
         unknown = _foreign_hooks(plugin)
         if unknown:
             return self._problem(record, "invalid", f"implements unknown hook(s) {', '.join(unknown)}")
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - PluginValidationError, duplicate object, ...
-            return self._problem(record, "invalid", f"registration failed: {exc}")
+            return self._problem(record, "invalid", f"registration failed: {_first_line(exc)}")
         record.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+        for hook in hookspecs.WRAP_ONLY_HOOKS:
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                if impl.plugin_name == name and not (impl.wrapper or impl.hookwrapper):
+                    return self._problem(record, "invalid", f"implements {hook} without wrapper=True: a plugin may "
+                                                            "only wrap a step (the step itself is the declaration's impl)")
         self._collect(record)
 
     def _collect(self, record: PluginRecord) -> None:
-        ref = record.ref
         found: dict[str, list[Any]] = {}
-        for hook_name, (kind, cls) in _DECLARATION_HOOKS.items():
-            impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin_name == record.name]
+        for hook_name, kind in zip(hookspecs.DECLARATION_HOOKS, KINDS):
+            cls = KINDS[kind]
             items: list[Any] = []
-            for impl in impls:
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != record.name:
+                    continue
                 try:
                     items.extend(_as_list(impl.function()))
                 except DeclarationError as exc:
                     return self._problem(record, "invalid", f"{hook_name}: {exc}")
-                except Exception as exc:  # noqa: BLE001
-                    return self._problem(record, "failed", f"{hook_name} raised {type(exc).__name__}: {exc}")
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001
+                    return self._problem(record, "failed", f"{hook_name} raised {_first_line(exc)}")
             for item in items:
                 if not isinstance(item, cls):
-                    return self._problem(
-                        record, "invalid", f"{hook_name} yielded {type(item).__name__}, expected {cls.__name__}"
-                    )
-            found[kind] = items
-        # no half-registered plugins: check everything before adding anything
-        for kind, items in found.items():
+                    return self._problem(record, "invalid",
+                                         f"{hook_name} yielded {type(item).__name__}, expected {cls.__name__}")
             names = [norm(i.name) for i in items]
-            dup = {n for n in names if names.count(n) > 1}
+            dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
-                return self._problem(record, "invalid", f"declares {kind} {sorted(dup)[0]!r} twice")
-            for item in items:
-                other = self.decls[kind].get(norm(item.name))
-                if other is not None:
-                    return self._problem(
-                        record,
-                        "invalid",
-                        f"{kind} {item.name!r} is already declared by {other.plugin}; "
-                        f"this plugin is {record.distribution} {record.version}",
-                    )
-        for item in found.get("optimization", []):
-            stage_hook = f"omni_{item.stage.value}"
-            if item.impl is None and stage_hook not in record.hooks:
-                return self._problem(
-                    record, "invalid", f"optimization {item.name!r} has no impl and the plugin has no {stage_hook} hook"
-                )
+                return self._problem(record, "invalid", f"declares {kind} {dup[0]!r} twice")
+            found[kind] = items
         for kind, items in found.items():
             for item in items:
-                self.decls[kind][norm(item.name)] = Declared(item, ref)
+                self.decls[kind].setdefault(norm(item.name), []).append(Declared(item, record.ref))
                 record.provides.append(f"{kind}:{item.name}")
-                for trait in _traits_of(item):
-                    if trait not in VOCABULARY:
-                        self.warnings.append(f"plugin {record.name!r}: {kind} {item.name!r} uses unknown trait {trait!r}")
 
-    def finish(self) -> None:
-        families = self.decls["family"]
-        for key, declared in list(self.decls["model"].items()):
-            if declared.spec.family not in families:
-                record = next(r for r in self.records if r.name == declared.plugin.name)
-                del self.decls["model"][key]
-                record.provides.remove(f"model:{declared.spec.name}")
-                msg = f"model {declared.spec.name!r} names unknown family {declared.spec.family!r}"
-                self.warnings.append(f"plugin {record.name!r}: {msg} (model dropped)")
+    def finish(self, registry_cls: type[Registry] = Registry) -> Registry:
+        unique, contested = contest_duplicates(self.decls)
+        if contested and self.strict:
+            (kind, key), contenders = next(iter(contested.items()))
+            from omni.registry import contest_message
+
+            raise PluginError(contest_message(kind, contenders[0].spec.name, contenders))
+        reg = registry_cls(pm=self.pm, plugins=sorted(self.records, key=lambda r: r.name),
+                           families=dict(sorted(unique["family"].items())),
+                           optimizations=dict(sorted(unique["optimization"].items())),
+                           models=dict(sorted(unique["model"].items())),
+                           presets=dict(sorted(unique["preset"].items())), contested=contested)
+        reg.findings.extend(self.warnings)
+        contested_fams = {k for (kind, k) in contested if kind == "family"}
+        for key, declared in list(reg.models.items()):
+            family = declared.spec.family
+            if family not in reg.families and family not in contested_fams:
+                del reg.models[key]
+                msg = f"model {declared.spec.name!r} names unknown family {family!r} (model dropped)"
+                reg.findings.append(f"plugin {declared.plugin.name!r}: {msg}")
                 if self.strict:
-                    raise PluginError(f"plugin {record.name!r}: {msg}")
-
-
-def _traits_of(item: Any) -> Iterable[str]:
-    if isinstance(item, FamilySpec):
-        return item.extra_traits
-    if isinstance(item, OptimizationSpec):
-        return item.requires_traits
-    return ()
+                    raise PluginError(f"plugin {declared.plugin.name!r}: {msg}")
+        derive_family_traits(reg, resolve)
+        check_references(reg)
+        return reg
 
 
 def load_registry(
@@ -294,56 +236,47 @@ def load_registry(
     """
     selection = selection or Selection.from_env()
     loader = _Loader(strict_from_env() if strict is None else strict)
-    from omni.runtime import dispatch  # the built-in default stage implementations (no torch import)
+    from omni.runtime import steps  # the core's innermost omni_step (no torch import)
 
-    loader.pm.register(dispatch, name="omni.dispatch")
-    for ep, dist, version in _entry_points(path):
+    loader.pm.register(steps, name=CORE_PLUGIN)
+    for name, ep, dist, version in _entry_points(path):
         why = selection.why_blocked(ep.name, dist)
         if why:
-            loader.records.append(PluginRecord(ep.name, dist, version, "disabled", error=why))
-            loader.pm.set_blocked(ep.name)
+            loader.records.append(PluginRecord(name, dist, version, "disabled", error=why))
             continue
-        loader.add(ep.name, dist, version, ep.load)
+        loader.add(name, dist, version, ep.load)
     for name, obj in extra:
         if selection.why_blocked(name, name) is None:
             loader.add(name, "<in-process>", "0", lambda obj=obj: obj)
-    loader.finish()
-    loader.records.sort(key=lambda r: r.name)
-    sort = lambda d: dict(sorted(d.items()))  # noqa: E731
-    return Registry(
-        pm=loader.pm,
-        plugins=loader.records,
-        families=sort(loader.decls["family"]),
-        optimizations=sort(loader.decls["optimization"]),
-        models=sort(loader.decls["model"]),
-        warnings=loader.warnings,
-    )
+    return loader.finish()
 
 
 _CACHED: Registry | None = None
 
 
-def get_registry(*, reload: bool = False, **kwargs: Any) -> Registry:
+def get_registry() -> Registry:
     """The process-wide registry (loaded on first use)."""
     global _CACHED
-    if _CACHED is None or reload or kwargs:
-        reg = load_registry(**kwargs)
-        if kwargs:
-            return reg
-        _CACHED = reg
+    if _CACHED is None:
+        _CACHED = load_registry()
     return _CACHED
 
 
 def set_registry(registry: Registry | None) -> None:
-    """Install a registry for this process (CLI flags, tests)."""
+    """Install a registry for this process (CLI flags, tests); None reloads on next use."""
     global _CACHED
     _CACHED = registry
 
 
 def import_path(path: str) -> Any:
-    """Import ``"package.module:attr"`` (the lazy ``impl`` / ``load`` / ``build`` references)."""
+    """Import ``"package.module:attr"``."""
     module_name, _, attr = path.partition(":")
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def resolve(behaviour: Any) -> Callable[..., Any]:
+    """A declaration's behaviour (``impl``, ``load``, ``build``, ...): a callable, or an import path."""
+    return behaviour if callable(behaviour) else import_path(behaviour)

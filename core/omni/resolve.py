@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from omni.errors import UnknownModelError, UsageError
-from omni.names import did_you_mean, norm
-from omni.plugins import Registry
+from omni.names import did_you_mean
+from omni.registry import ContestedName, Registry, contest_message
 from omni.specs import ModelSpec
 
 
@@ -43,10 +43,8 @@ class ResolvedModel:
 
 
 def _family_for_class(registry: Registry, class_name: str) -> str | None:
-    for declared in registry.families.values():
-        if class_name in declared.spec.pipelines:
-            return declared.spec.name
-    return None
+    found = registry.family_for_pipeline(class_name)
+    return found.spec.name if found is not None else None
 
 
 def read_model_index(folder: str) -> dict[str, Any]:
@@ -78,19 +76,23 @@ def resolve_model(ref: str, registry: Registry) -> ResolvedModel:
             )
         return ResolvedModel(ref, family, "local", f"local folder: model_index.json _class_name {cls}",
                              path=os.path.abspath(expanded), pipeline_class=cls)
-    key = norm(ref)
-    if key in registry.models:
-        spec = registry.models[key].spec
+    named = registry.find("model", ref)
+    if named is not None:
+        spec = named.spec
+        registry.family(spec.family)  # a contested family stops here, naming both distributions
         return ResolvedModel(ref, spec.family, "named", f"named model {spec.name} ({spec.summary})", model=spec)
-    if key in registry.families:
-        fam = registry.families[key].spec
-        return ResolvedModel(ref, fam.name, "family", f"family name {fam.name}")
+    fam = registry.find("family", ref)
+    if fam is not None:
+        return ResolvedModel(ref, fam.spec.name, "family", f"family name {fam.spec.name}")
     if "/" in ref and not ref.startswith((".", "/", "~")):
-        for declared in registry.families.values():
-            for pattern in declared.spec.hub_patterns:
-                if fnmatch.fnmatch(ref.lower(), pattern.lower()):
-                    return ResolvedModel(ref, declared.spec.name, "hub",
-                                         f"hub id matches {pattern!r} of family {declared.spec.name}", hub_id=ref)
+        matches = registry.families_for_hub_id(ref)
+        families = {d.spec.name: (d, p) for d, p in matches}
+        if len(families) > 1:
+            raise ContestedName(contest_message("hub id", ref, tuple(d for d, _ in families.values())))
+        if families:
+            declared, pattern = next(iter(families.values()))
+            return ResolvedModel(ref, declared.spec.name, "hub",
+                                 f"hub id matches {pattern!r} of family {declared.spec.name}", hub_id=ref)
     looks_like_path = ref.startswith((".", "/", "~")) or ref.count("/") > 1
     if looks_like_path:
         what = "is not a folder" if os.path.exists(expanded) else "does not exist"

@@ -2,8 +2,8 @@
 
 * Tokenizers are built locally with the ``tokenizers`` library (no hub, no sentencepiece):
   a byte-level BPE for CLIP / Qwen2 and a word-level Unigram for T5/UMT5.
-* Built pipelines are saved under the user cache dir (``$OMNI_CACHE_DIR`` or
-  ``~/.cache/omni/models/<name>-<key>``) so repeated runs do not rebuild them; writes are atomic
+* Built pipelines are saved under omni's cache dir (``$OMNI_CACHE_DIR`` or ``~/.cache/omni``), in
+  ``models/<name>-<key>``, so repeated runs do not rebuild them; writes are atomic
   (temporary folder + rename), so an interrupted build never leaves a half folder behind.
 
 Everything is deterministic under a seed: the same build gives bit-identical weights.
@@ -33,12 +33,18 @@ CORPUS = [
 ]
 
 
-def cache_root() -> Path:
+def omni_cache_root() -> Path:
+    """omni's cache dir: ``$OMNI_CACHE_DIR``, else ``$XDG_CACHE_HOME/omni`` or ``~/.cache/omni``."""
     root = os.environ.get("OMNI_CACHE_DIR")
     if root:
         return Path(root).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "omni" / "models"
+    return Path(base) / "omni"
+
+
+def cache_root() -> Path:
+    """Where built models are cached: ``<omni cache dir>/models``."""
+    return omni_cache_root() / "models"
 
 
 def cached_build(name: str, key: dict[str, Any], build: Callable[[], Any]) -> Path:
@@ -157,6 +163,3 @@ def qwen2_tokenizer(corpus: Iterable[str] = CORPUS, vocab_size: int = 600):
         return Qwen2TokenizerFast(tokenizer_file=path, model_max_length=1024, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
                                   unk_token=None, bos_token=None)
 
-
-def param_count(module: Any) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -1,10 +1,12 @@
-"""The trait vocabulary. Traits are derived from :class:`omni.specs.FamilyFacts`; optimizations
-require them (``OptimizationSpec.requires_traits``) so that a third-party family with the right
-traits gets ``untested`` cells instead of silence.
+"""The core trait vocabulary, derived from :class:`omni.specs.FamilyFacts`. Optimizations require
+traits (``OptimizationSpec.requires_traits``) so that a third-party family with the right traits gets
+``untested`` cells instead of silence. Plugins add traits of their own (``OptimizationSpec.traits``,
+derived from ``FamilySpec.extras`` by ``family_traits``); ``Registry.vocabulary`` is the union.
 
 | trait | meaning |
 |---|---|
 | ``denoiser:unet`` / ``denoiser:dit`` | denoiser architecture |
+| ``denoiser:multi`` | more than one denoiser component (e.g. Wan2.2 MoE) |
 | ``modality:image`` / ``modality:video`` | output modality |
 | ``guidance:cfg`` / ``guidance:true-cfg`` / ``guidance:distilled`` / ``guidance:none`` | guidance style |
 | ``blocks:list`` | the denoiser exposes repeated block lists (``block_attrs``) |
@@ -13,9 +15,6 @@ traits gets ``untested`` cells instead of silence.
 | ``cache-context`` | the pipeline wraps denoiser calls in ``cache_context`` |
 | ``qkv-fusion`` | the denoiser implements ``fuse_qkv_projections`` |
 | ``conv-heavy`` | the denoiser is convolution-heavy (channels_last helps) |
-| ``teacache:coefficients`` | published TeaCache coefficients exist |
-| ``teacache:probe`` | a TeaCache probe point is declared |
-| ``denoiser:multi`` | more than one denoiser component (e.g. Wan2.2 MoE) |
 """
 
 from __future__ import annotations
@@ -23,53 +22,40 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from omni.specs import FamilyFacts
+    from omni.specs.family import FamilyFacts
 
-DENOISER_UNET = "denoiser:unet"
-DENOISER_DIT = "denoiser:dit"
-DENOISER_MULTI = "denoiser:multi"
-MODALITY_IMAGE = "modality:image"
-MODALITY_VIDEO = "modality:video"
-BLOCKS_LIST = "blocks:list"
-BLOCKS_REPEATED = "blocks:repeated"
-VAE_TILING = "vae:tiling"
-VAE_SLICING = "vae:slicing"
-CACHE_CONTEXT = "cache-context"
-QKV_FUSION = "qkv-fusion"
-CONV_HEAVY = "conv-heavy"
-TEACACHE_COEFFICIENTS = "teacache:coefficients"
-TEACACHE_PROBE = "teacache:probe"
-
-VOCABULARY = frozenset(
-    {
-        DENOISER_UNET, DENOISER_DIT, DENOISER_MULTI, MODALITY_IMAGE, MODALITY_VIDEO, BLOCKS_LIST,
-        BLOCKS_REPEATED, VAE_TILING, VAE_SLICING, CACHE_CONTEXT, QKV_FUSION, CONV_HEAVY,
-        TEACACHE_COEFFICIENTS, TEACACHE_PROBE,
-        "guidance:cfg", "guidance:true-cfg", "guidance:distilled", "guidance:none",
-    }
-)
+MEANINGS = {
+    "denoiser:unet": "the denoiser is a UNet",
+    "denoiser:dit": "the denoiser is a diffusion transformer",
+    "denoiser:multi": "more than one denoiser component (e.g. Wan2.2 MoE)",
+    "modality:image": "the pipeline makes images",
+    "modality:video": "the pipeline makes videos",
+    "guidance:cfg": "classifier-free guidance",
+    "guidance:true-cfg": "true CFG: conditional and unconditional calls run separately",
+    "guidance:distilled": "guidance distilled into the model (no unconditional call)",
+    "guidance:none": "no guidance",
+    "blocks:list": "the denoiser exposes repeated block lists (block_attrs)",
+    "blocks:repeated": "the denoiser class sets _repeated_blocks (regional compile)",
+    "vae:tiling": "the VAE implements enable_tiling",
+    "vae:slicing": "the VAE implements enable_slicing",
+    "cache-context": "the pipeline wraps denoiser calls in cache_context",
+    "qkv-fusion": "the denoiser implements fuse_qkv_projections",
+    "conv-heavy": "the denoiser is convolution-heavy (channels_last helps)",
+}
+VOCABULARY = frozenset(MEANINGS)
 
 
-def derive_traits(facts: "FamilyFacts") -> frozenset[str]:
+def derive_traits(facts: FamilyFacts) -> frozenset[str]:
     traits = {f"denoiser:{facts.denoiser}", f"modality:{facts.modality}", f"guidance:{facts.guidance}"}
-    if len(facts.denoiser_components) > 1:
-        traits.add(DENOISER_MULTI)
-    if facts.block_attrs:
-        traits.add(BLOCKS_LIST)
-    if facts.repeated_blocks:
-        traits.add(BLOCKS_REPEATED)
-    if facts.vae_tiling:
-        traits.add(VAE_TILING)
-    if facts.vae_slicing:
-        traits.add(VAE_SLICING)
-    if facts.cache_context:
-        traits.add(CACHE_CONTEXT)
-    if facts.qkv_fusion:
-        traits.add(QKV_FUSION)
-    if facts.conv_heavy:
-        traits.add(CONV_HEAVY)
-    if facts.teacache is not None:
-        traits.add(TEACACHE_PROBE)
-        if facts.teacache.coefficients:
-            traits.add(TEACACHE_COEFFICIENTS)
+    flags = {
+        "denoiser:multi": len(facts.denoiser_components) > 1,
+        "blocks:list": bool(facts.block_attrs),
+        "blocks:repeated": facts.repeated_blocks,
+        "vae:tiling": facts.vae_tiling,
+        "vae:slicing": facts.vae_slicing,
+        "cache-context": facts.cache_context,
+        "qkv-fusion": facts.qkv_fusion,
+        "conv-heavy": facts.conv_heavy,
+    }
+    traits.update(name for name, present in flags.items() if present)
     return frozenset(traits)

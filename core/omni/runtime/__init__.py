@@ -1,1 +1,1 @@
-"""The run path: executing a plan through the six stage hooks (see docs/architecture.md)."""
+"""The run path: sessions (load + optimize once), generations, the engine (see docs/architecture.md)."""

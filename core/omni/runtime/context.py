@@ -1,4 +1,4 @@
-"""Objects passed to and returned by the stage hooks. Plain Python; torch is never imported here."""
+"""Objects passed to and returned by a step's ``impl``. Plain Python; torch is never imported here."""
 
 from __future__ import annotations
 
@@ -6,34 +6,40 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from omni.plugins import PluginRef
+from omni.registry import PluginRef
 from omni.specs import FamilySpec, OptimizationSpec
 
 
 class Skip(Exception):
-    """Raise from a stage hook when the optimization cannot apply to *this* pipeline/host.
+    """Raise from an ``impl`` when the optimization cannot apply to *this* pipeline/host.
 
     The run reports it as ``skipped`` with the message as reason (strict mode turns it into a
-    failure). Raise it before modifying anything.
+    failure). Raise it before changing anything: a ``Skip`` after a change is a failure after a
+    change (the core checks).
     """
 
 
 @dataclass
 class Applied:
-    """What a stage hook did.
+    """What an ``impl`` did.
 
-    * ``details``: facts for the report (``{"scheme": "int8_weight_only", "bytes_after": 123}``).
-    * ``undo``: callable restoring the pipeline (None when irreversible or nothing to undo).
-    * ``stats``: callable returning per-denoising-step ``"computed"``/``"reused"`` flags recorded
-      since the previous call (caches only).
+    * ``details``: facts for the report (``{"scheme": "int8_weight_only"}``; ``formats``:
+      component -> storage format shown in ``device_placement``).
+    * ``undo``: restores the pipeline (``step.on_undo`` registers actions as you go; both run).
+    * ``stats``: per-denoiser-call ``"computed"``/``"reused"`` flags since the previous read (caches).
+    * ``reset``: drops per-generation state (called after an aborted generation).
+    * ``reconfigure``: applies new values of the ``per_request`` options without a reload; called
+      with the full option mapping.
     """
 
     details: dict[str, Any] = field(default_factory=dict)
     undo: Callable[[], None] | None = None
     stats: Callable[[], list[str]] | None = None
+    reset: Callable[[], None] | None = None
+    reconfigure: Callable[[dict[str, Any]], None] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Step:
     """One planned step: an optimization (or the family load when ``family`` is set)."""
 
@@ -43,11 +49,17 @@ class Step:
     options: dict[str, Any] = field(default_factory=dict)
     optimization: OptimizationSpec | None = None
     family: FamilySpec | None = None
+    undo_actions: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_undo(self, action: Callable[[], None]) -> None:
+        """Register an action that reverses a change you just made (run in reverse order on undo,
+        and by the core when this step fails half-way)."""
+        self.undo_actions.append(action)
 
 
 @dataclass
 class RunContext:
-    """Mutable state of one run, shared by the stage hooks."""
+    """Mutable state of one load + optimize, shared by the steps."""
 
     model: Any  # omni.resolve.ResolvedModel
     family: FamilySpec
@@ -57,11 +69,12 @@ class RunContext:
     dtype: str = "float32"
     load_kwargs: dict[str, Any] = field(default_factory=dict)
     component_overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    # the generation arguments of the coming pipeline call, known before the post-load stages
+    # the generation arguments the pipeline will be called with, known before the post-load stages
     # when omni loads the model (empty for omni.optimize on a user's pipeline)
     generation: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     applied: dict[str, Applied] = field(default_factory=dict)
+    stages: dict[str, str] = field(default_factory=dict)  # applied step name -> stage
 
     def denoisers(self) -> list[tuple[str, Any]]:
         """The pipeline's denoiser components present on this pipeline, as (name, module)."""

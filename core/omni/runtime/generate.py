@@ -1,96 +1,116 @@
-"""One generation with per-step timings, per-step cache hits and progress, through the
-pipeline's public ``callback_on_step_end``. The only wrapper is a timing shim on ``vae.decode``
-(instance attribute, removed in ``finally``) and a forward pre-hook marking the first denoiser call."""
+"""One generation on a loaded, optimized pipeline: the pipeline call under a :class:`StepObserver`,
+with the prompt-embedding cache when given, and the request's part of the report (timings, cache
+hits, generation arguments). An aborted generation resets step-cache state so the pipeline is ready
+for the next request."""
 
 from __future__ import annotations
 
 import inspect
+import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from omni.errors import UsageError
+from omni.errors import OmniError, UsageError
 from omni.runtime.context import RunContext
+from omni.runtime.observe import Cancelled, EventListener, StepObserver
+from omni.runtime.prompt_cache import PromptCache, encoder_state
 from omni.runtime.report import RunReport
 
 
-def _check_args(pipe, gen_args: dict[str, Any]) -> None:
+class NonFiniteOutput(OmniError):
+    """The pipeline produced NaN or infinite values (broken weights, an unstable optimization)."""
+
+
+def check_args(pipe: Any, gen_args: dict[str, Any]) -> None:
+    """Refuse arguments the pipeline's ``__call__`` does not name (legacy pipelines swallow them)."""
     params = inspect.signature(type(pipe).__call__).parameters
-    unknown = [k for k in gen_args if k not in params]
+    unknown = [k for k in gen_args if k not in params or params[k].kind is inspect.Parameter.VAR_KEYWORD]
     if unknown:
-        raise UsageError(f"{type(pipe).__name__} does not accept {', '.join(unknown)}")
+        raise UsageError(f"{type(pipe).__name__} does not accept {', '.join(sorted(unknown))}")
+
+
+def reset_caches(ctx: RunContext) -> None:
+    """Drop per-generation state after an aborted call: each step's ``reset`` and diffusers'
+    stateful hooks on every denoiser."""
+    for applied in ctx.applied.values():
+        if applied.reset is not None:
+            applied.reset()
+        if applied.stats is not None:
+            applied.stats()
+    for _, module in ctx.denoisers():
+        registry = getattr(module, "_diffusers_hook", None)
+        if registry is not None:
+            registry.reset_stateful_hooks(recurse=True)
+
+
+def _text_encoders(ctx: RunContext) -> tuple[str, ...]:
+    declared = ctx.family.facts.text_encoders
+    if declared:
+        return declared
+    return tuple(n for n in getattr(ctx.pipe, "components", {}) if n.startswith("text_encoder"))
 
 
 def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str, Any], *, seed: int = 0,
-             progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+             on_event: EventListener | None = None, cancel: threading.Event | None = None,
+             embeddings: PromptCache | None = None) -> np.ndarray:
+    """Run the pipeline once; fills ``report.generation``, ``report.timings`` and ``report.cache_hits``.
+    Raises :class:`Cancelled` (after resetting cache state) when ``cancel`` is set between steps."""
     import torch
 
     pipe = ctx.pipe
-    _check_args(pipe, gen_args)
-    steps = int(gen_args.get("num_inference_steps", 20))
-    readers = {name: a.stats for name, a in ctx.applied.items() if a.stats is not None}
-    for reader in readers.values():
-        reader()  # drop anything recorded before this generation
-    hits: dict[str, list[dict[str, Any]]] = {name: [] for name in readers}
-    marks: dict[str, float] = {}
-    step_times: list[float] = []
+    check_args(pipe, gen_args)
+    steps = gen_args.get("num_inference_steps")
+    restore_encode = None
+    if embeddings is not None:
+        wrapped = embeddings.wrap(pipe, encoder_state(pipe, _text_encoders(ctx)))
+        if wrapped is not None:
+            had = "encode_prompt" in vars(pipe)
+            previous = vars(pipe).get("encode_prompt")
+            pipe.encode_prompt = wrapped
 
-    def on_step_end(_pipe, i, _t, callback_kwargs):
-        now = time.perf_counter()
-        step_times.append(now - marks.get("last", marks.get("denoise", now)))
-        marks["last"] = now
-        for name, reader in readers.items():
-            flags = reader()
-            hits[name].append({"step": i, "computed": flags.count("computed"), "reused": flags.count("reused")})
-        if progress is not None:
-            progress(i + 1, steps)
-        return callback_kwargs
-
-    hook_handles = []
-    for _, module in ctx.denoisers():
-        def mark(_m, _a, _k=None):
-            marks.setdefault("denoise", time.perf_counter())
-        hook_handles.append(module.register_forward_pre_hook(mark))
-    vae = getattr(pipe, "vae", None)
-    original_decode = vae.__dict__.get("decode") if vae is not None else None
-    decode_time = [0.0]
-    if vae is not None:
-        bound = vae.decode
-
-        def timed_decode(*a, **k):
-            t0 = time.perf_counter()
-            try:
-                return bound(*a, **k)
-            finally:
-                decode_time[0] += time.perf_counter() - t0
-        vae.decode = timed_decode
+            def restore_encode() -> None:
+                if had:
+                    pipe.encode_prompt = previous
+                else:
+                    vars(pipe).pop("encode_prompt", None)
+        embeddings.take_counts()
     generator = torch.Generator("cpu").manual_seed(seed)
+    observer = StepObserver(ctx, on_event=on_event, cancel=cancel, expected_steps=steps)
     t0 = time.perf_counter()
     try:
-        out = pipe(prompt=prompt, generator=generator, output_type="np", callback_on_step_end=on_step_end, **gen_args)
+        with observer:
+            out = pipe(prompt=prompt, generator=generator, output_type="np", **gen_args)
+            observer.finish()
+    except Cancelled:
+        reset_caches(ctx)
+        raise
     finally:
-        for h in hook_handles:
-            h.remove()
-        if vae is not None:
-            if original_decode is None:
-                vae.__dict__.pop("decode", None)
-            else:
-                vae.decode = original_decode
+        if restore_encode is not None:
+            restore_encode()
     total = time.perf_counter() - t0
     arr = np.asarray(out.frames if hasattr(out, "frames") else out.images, dtype=np.float32)
     report.generation = {"prompt": prompt, "seed": seed, **gen_args, "output_shape": list(arr.shape)}
+    step_times = observer.step_times
     report.timings.update({
-        "encode": round(marks.get("denoise", t0) - t0, 6),
+        "encode": round(observer.encode_s or 0.0, 6),
         "steps": [round(s, 6) for s in step_times],
         "denoise": round(sum(step_times), 6),
-        "decode": round(decode_time[0], 6),
+        "decode": round(observer.decode_s, 6),
         "generate": round(total, 6),
     })
     report.cache_hits = [
         {"method": name, "steps": rows, "computed": sum(r["computed"] for r in rows),
          "reused": sum(r["reused"] for r in rows)}
-        for name, rows in hits.items()
+        for name, rows in observer.hits.items()
     ]
+    if embeddings is not None:
+        hits, misses, bypassed = embeddings.take_counts()
+        report.cache_hits.append({"method": "text_embedding", "steps": [], "computed": misses, "reused": hits,
+                                  "bypassed": bypassed})
+    if not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.isfinite(arr).sum())
+        raise NonFiniteOutput(f"the output holds {bad} NaN or infinite value(s) of {np.size(arr)}: the weights or an "
+                              "optimization produced non-finite numbers; nothing was written")
     return arr

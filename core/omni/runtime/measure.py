@@ -1,5 +1,5 @@
-"""Measurements for the report: memory, parameter bytes, placement, and a pipeline fingerprint
-used to prove that a failed optimization left the pipeline unchanged."""
+"""Measurements for the report: memory, parameter bytes, placement (the rollback fingerprint is in
+:mod:`omni.runtime.fingerprint`)."""
 
 from __future__ import annotations
 
@@ -93,18 +93,9 @@ def cuda_peaks(reset: bool = True) -> dict[str, int] | None:
     return out
 
 
-def fingerprint(pipe) -> tuple:
-    """Identity of everything an optimization could change: modules, forwards, hooks, tensors."""
-    parts: list[Any] = []
-    for cname, comp in sorted(getattr(pipe, "components", {}).items()):
-        parts.append((cname, id(comp)))
-        if not hasattr(comp, "named_modules"):
-            continue
-        for mname, mod in comp.named_modules():
-            hooks = (len(mod._forward_hooks), len(mod._forward_pre_hooks), "forward" in mod.__dict__,
-                     getattr(mod, "_diffusers_hook", None) is not None, type(mod).__name__)
-            parts.append((cname, mname, hooks))
-        for pname, p in list(comp.named_parameters()) + list(comp.named_buffers()):
-            parts.append((cname, pname, type(p).__name__, p.dtype, str(p.device), tuple(p.shape),
-                          p.data_ptr() if p.device.type != "meta" else 0))
-    return tuple(parts)
+def reset_cuda_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()

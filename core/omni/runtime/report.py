@@ -31,6 +31,7 @@ class RunReport:
     model: str
     family: str
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    load_run_id: str | None = None  # the load report this request ran on (engine requests)
     schema_version: str = SCHEMA_VERSION
     environment: dict[str, Any] = field(default_factory=dict)
     config_requested: dict[str, Any] = field(default_factory=dict)

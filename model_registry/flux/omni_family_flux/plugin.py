@@ -1,52 +1,50 @@
 """Declarations only: importing this module never imports torch or diffusers."""
 
-import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts
+from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec
 
 # TeaCache4FLUX coefficients (ali-vilab/TeaCache, highest power first), also used by vLLM-Omni.
-FLUX_TEACACHE = TeaCacheFacts(
-    probe="flux-norm1",
-    coefficients=(4.98651651e02, -2.83781631e02, 5.58554382e01, -3.82021401e00, 2.64230861e-01),
-    source="TeaCache4FLUX (ali-vilab/TeaCache)",
-)
+FLUX_TEACACHE = {
+    "probe": "flux-norm1",
+    "coefficients": (4.98651651e02, -2.83781631e02, 5.58554382e01, -3.82021401e00, 2.64230861e-01),
+    "source": "TeaCache4FLUX (ali-vilab/TeaCache)",
+}
 
 FACTS = FamilyFacts(
     denoiser="dit",
     denoiser_components=("transformer",),
     block_attrs=("transformer_blocks", "single_transformer_blocks"),
-    block_classes=("FluxTransformerBlock", "FluxSingleTransformerBlock"),
     repeated_blocks=True,
     modality="image",
     tasks=("t2i", "i2i", "inpaint"),
     guidance="distilled",
-    vae_class="AutoencoderKL",
     vae_tiling=True,
     vae_slicing=True,
     text_encoders=("text_encoder", "text_encoder_2"),
-    model_cpu_offload_seq="text_encoder->text_encoder_2->image_encoder->transformer->vae",
     cache_context=True,
     qkv_fusion=True,
-    teacache=FLUX_TEACACHE,
 )
 
 TINY_GENERATION = {"height": 64, "width": 64, "num_inference_steps": 4, "guidance_scale": 3.5,
                    "max_sequence_length": 32}
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_families():
     yield FamilySpec(
         name="flux",
         summary="FLUX.1 rectified-flow DiT (dev, schnell, Kontext siblings) by Black Forest Labs",
         pipelines=("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"),
-        hub_patterns=("black-forest-labs/FLUX.1-*", "black-forest-labs/flux.1-*"),
+        hub_patterns=("black-forest-labs/FLUX.1-*",),
         facts=FACTS,
-        load="omni.loading:load_diffusers",
+        limits=Limits(size_multiple=16),
+        # data for the cache plugins that read it: TeaCache's coefficients, and diffusers' own MagCache
+        # magnitude ratios for FLUX.1 (the name of a constant in diffusers.hooks.mag_cache)
+        extras={"teacache": FLUX_TEACACHE, "mag_cache": {"ratios": "FLUX_MAG_RATIOS"}},
         default_generation={"height": 1024, "width": 1024, "num_inference_steps": 28, "guidance_scale": 3.5},
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="tiny-flux",

@@ -1,15 +1,14 @@
 """Declarations only: importing this module never imports torch or diffusers."""
 
-import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts, unsupported
+from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec, unsupported
 
-# TeaCache4LTX-Video (ali-vilab/TeaCache; vllm-omni-and-omnirt.md §2.4); probe: block 0's
+# TeaCache4LTX-Video (ali-vilab/TeaCache); probe: block 0's
 # norm1(x) * (1 + scale_msa) + shift_msa.
-LTX_TEACACHE = TeaCacheFacts(
-    probe="ltx-norm1",
-    coefficients=(2.14700694e01, -1.28016453e01, 2.31279151e00, 7.92487521e-01, 9.69274326e-03),
-    source="TeaCache4LTX-Video (ali-vilab/TeaCache)",
-)
+LTX_TEACACHE = {
+    "probe": "ltx-norm1",
+    "coefficients": (2.14700694e01, -1.28016453e01, 2.31279151e00, 7.92487521e-01, 9.69274326e-03),
+    "source": "TeaCache4LTX-Video (ali-vilab/TeaCache)",
+}
 
 # Verified against diffusers 0.42.1: LTXPipeline, LTXImageToVideoPipeline and LTXConditionPipeline share
 # model_cpu_offload_seq "text_encoder->transformer->vae" and run CFG batched (batch 2) inside
@@ -21,23 +20,19 @@ FACTS = FamilyFacts(
     denoiser="dit",
     denoiser_components=("transformer",),
     block_attrs=("transformer_blocks",),
-    block_classes=("LTXVideoTransformerBlock",),
     repeated_blocks=True,
     modality="video",
     tasks=("t2v", "i2v", "v2v"),
     guidance="cfg",
-    vae_class="AutoencoderKLLTXVideo",
     vae_tiling=True,
     vae_slicing=True,
     text_encoders=("text_encoder",),
-    model_cpu_offload_seq="text_encoder->transformer->vae",
     cache_context=True,
     qkv_fusion=True,
-    teacache=LTX_TEACACHE,
 )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_families():
     yield FamilySpec(
         name="ltx",
@@ -45,6 +40,8 @@ def omni_register_families():
         pipelines=("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline"),
         hub_patterns=("Lightricks/LTX-Video*",),
         facts=FACTS,
+        limits=Limits(size_multiple=32, frames_multiple=8, frames_offset=1),
+        extras={"teacache": LTX_TEACACHE},
         claims={
             "faster_cache": unsupported(
                 "LTX's transformer takes packed latents (batch, tokens, channels), which no FasterCache "
@@ -53,13 +50,12 @@ def omni_register_families():
                 "desired ordering of dimensions i.e. input.dim() = 3 is not equal to len(dims) = 5' (diffusers "
                 "hooks/faster_cache.py:342; reproduced on tiny-ltx)"),
         },
-        load="omni.loading:load_diffusers",
         default_generation={"height": 480, "width": 704, "num_frames": 161, "num_inference_steps": 50,
                             "guidance_scale": 3.0},
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="tiny-ltx",

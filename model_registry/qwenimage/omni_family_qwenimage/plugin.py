@@ -1,15 +1,14 @@
 """Declarations only: importing this module never imports torch or diffusers."""
 
-import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts
+from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec
 
-# vLLM-Omni's _MODEL_COEFFICIENTS["QwenImageTransformer2DModel"] (ComfyUI-TeaCache tuning; vllm-omni-and-omnirt.md
-# §2.4); probe: the image stream of block 0, img_norm1 modulated by the first half of img_mod(temb).
-QWEN_TEACACHE = TeaCacheFacts(
-    probe="qwen-img-mod",
-    coefficients=(-4.5e02, 2.8e02, -4.5e01, 3.2e00, -2.0e-02),
-    source="vLLM-Omni TeaCache config (ComfyUI-TeaCache tuning)",
-)
+# vLLM-Omni's _MODEL_COEFFICIENTS["QwenImageTransformer2DModel"] (ComfyUI-TeaCache tuning);
+# probe: the image stream of block 0, img_norm1 modulated by the first half of img_mod(temb).
+QWEN_TEACACHE = {
+    "probe": "qwen-img-mod",
+    "coefficients": (-4.5e02, 2.8e02, -4.5e01, 3.2e00, -2.0e-02),
+    "source": "vLLM-Omni TeaCache config (ComfyUI-TeaCache tuning)",
+}
 
 # Verified against diffusers 0.42.1: every listed pipeline has model_cpu_offload_seq
 # "text_encoder->transformer->vae" and, with a negative prompt and true_cfg_scale > 1, runs true CFG as two batch-1
@@ -22,23 +21,19 @@ FACTS = FamilyFacts(
     denoiser="dit",
     denoiser_components=("transformer",),
     block_attrs=("transformer_blocks",),
-    block_classes=("QwenImageTransformerBlock",),
     repeated_blocks=True,
     modality="image",
     tasks=("t2i", "i2i", "inpaint", "edit"),
     guidance="true-cfg",
-    vae_class="AutoencoderKLQwenImage",
     vae_tiling=True,
     vae_slicing=True,
     text_encoders=("text_encoder",),
-    model_cpu_offload_seq="text_encoder->transformer->vae",
     cache_context=True,
     qkv_fusion=True,
-    teacache=QWEN_TEACACHE,
 )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_families():
     yield FamilySpec(
         name="qwenimage",
@@ -47,7 +42,8 @@ def omni_register_families():
                    "QwenImageEditPipeline", "QwenImageEditPlusPipeline", "QwenImageEditInpaintPipeline"),
         hub_patterns=("Qwen/Qwen-Image*",),
         facts=FACTS,
-        load="omni.loading:load_diffusers",
+        limits=Limits(size_multiple=16),
+        extras={"teacache": QWEN_TEACACHE},
         # Qwen-Image model card: true_cfg_scale 4.0 with negative_prompt " " (without a negative prompt the
         # pipeline skips true CFG and warns that true_cfg_scale is ignored)
         default_generation={"height": 1024, "width": 1024, "num_inference_steps": 50, "true_cfg_scale": 4.0,
@@ -55,7 +51,7 @@ def omni_register_families():
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="tiny-qwenimage",

@@ -6,8 +6,7 @@ Img2Img / Inpaint siblings), ``UNet2DConditionModel._repeated_blocks == ["BasicT
 ``enable_slicing``, and no file under ``diffusers/pipelines/stable_diffusion/`` calls ``cache_context``.
 """
 
-import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, unsupported
+from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec, unsupported
 
 FACTS = FamilyFacts(
     denoiser="unet",
@@ -19,18 +18,15 @@ FACTS = FamilyFacts(
     modality="image",
     tasks=("t2i", "i2i", "inpaint"),
     guidance="cfg",
-    vae_class="AutoencoderKL",
     vae_tiling=True,
     vae_slicing=True,
     text_encoders=("text_encoder",),
-    model_cpu_offload_seq="text_encoder->image_encoder->unet->vae",
     cache_context=False,
     qkv_fusion=True,
     conv_heavy=True,
-    teacache=None,
 )
 
-# Reproduced on tiny-sd15 (diffusers 0.42.1); see also diffusers-0.42-notes.md §1.4 and §7.
+# Reproduced on tiny-sd15 (diffusers 0.42.1).
 UNET_CLAIMS = {
     "first_block_cache": unsupported(
         "apply_first_block_cache on UNet2DConditionModel fails with 'IndexError: pop from empty list': "
@@ -45,7 +41,7 @@ UNET_CLAIMS = {
 TINY_GENERATION = {"height": 64, "width": 64, "num_inference_steps": 4, "guidance_scale": 7.5}
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_families():
     yield FamilySpec(
         name="sd15",
@@ -54,13 +50,13 @@ def omni_register_families():
         hub_patterns=("stable-diffusion-v1-5/*", "runwayml/stable-diffusion-v1-5", "runwayml/stable-diffusion-inpainting",
                       "CompVis/stable-diffusion-v1-*"),
         facts=FACTS,
+        limits=Limits(size_multiple=8),
         claims=UNET_CLAIMS,
-        load="omni.loading:load_diffusers",
         default_generation={"height": 512, "width": 512, "num_inference_steps": 50, "guidance_scale": 7.5},
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="tiny-sd15",

@@ -8,29 +8,24 @@ transformer, ``AutoencoderKL`` (tiling/slicing), and no file under
 ``diffusers/pipelines/stable_diffusion_3/`` calls ``cache_context``.
 """
 
-import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, unsupported
+from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec, unsupported
 
 FACTS = FamilyFacts(
     denoiser="dit",
     denoiser_components=("transformer",),
     block_attrs=("transformer_blocks",),
-    block_classes=("JointTransformerBlock",),
     repeated_blocks=False,
     modality="image",
     tasks=("t2i", "i2i", "inpaint"),
     guidance="cfg",
-    vae_class="AutoencoderKL",
     vae_tiling=True,
     vae_slicing=True,
     text_encoders=("text_encoder", "text_encoder_2", "text_encoder_3"),
-    model_cpu_offload_seq="text_encoder->text_encoder_2->text_encoder_3->image_encoder->transformer->vae",
     cache_context=False,
     qkv_fusion=True,
-    teacache=None,
 )
 
-# Reproduced on tiny-sd3 (diffusers 0.42.1); see also diffusers-0.42-notes.md §1.4.
+# Reproduced on tiny-sd3 (diffusers 0.42.1).
 CLAIMS = {
     "first_block_cache": unsupported(
         "apply_first_block_cache on SD3Transformer2DModel fails at the first step with 'TypeError: unsupported "
@@ -42,7 +37,7 @@ TINY_GENERATION = {"height": 64, "width": 64, "num_inference_steps": 4, "guidanc
                    "max_sequence_length": 32}
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_families():
     yield FamilySpec(
         name="sd3",
@@ -50,13 +45,13 @@ def omni_register_families():
         pipelines=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "StableDiffusion3InpaintPipeline"),
         hub_patterns=("stabilityai/stable-diffusion-3*",),
         facts=FACTS,
+        limits=Limits(size_multiple=16),
         claims=CLAIMS,
-        load="omni.loading:load_diffusers",
         default_generation={"height": 1024, "width": 1024, "num_inference_steps": 28, "guidance_scale": 7.0},
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="tiny-sd3",

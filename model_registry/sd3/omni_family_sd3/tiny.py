@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omni import tiny
+from omni.sdk import tiny
 
 SEED = 0
 VERSION = 1

@@ -7,8 +7,7 @@ Img2Img / Inpaint siblings), two text encoders (``CLIPTextModel`` + ``CLIPTextMo
 and no file under ``diffusers/pipelines/stable_diffusion_xl/`` calls ``cache_context``.
 """
 
-import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, unsupported
+from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec, unsupported
 
 FACTS = FamilyFacts(
     denoiser="unet",
@@ -19,18 +18,15 @@ FACTS = FamilyFacts(
     modality="image",
     tasks=("t2i", "i2i", "inpaint"),
     guidance="cfg",
-    vae_class="AutoencoderKL",
     vae_tiling=True,
     vae_slicing=True,
     text_encoders=("text_encoder", "text_encoder_2"),
-    model_cpu_offload_seq="text_encoder->text_encoder_2->image_encoder->unet->vae",
     cache_context=False,
     qkv_fusion=True,
     conv_heavy=True,
-    teacache=None,
 )
 
-# Reproduced on tiny-sdxl (diffusers 0.42.1); see also diffusers-0.42-notes.md §1.4 and §7.
+# Reproduced on tiny-sdxl (diffusers 0.42.1).
 UNET_CLAIMS = {
     "first_block_cache": unsupported(
         "apply_first_block_cache on UNet2DConditionModel fails with 'IndexError: pop from empty list': "
@@ -45,7 +41,7 @@ UNET_CLAIMS = {
 TINY_GENERATION = {"height": 64, "width": 64, "num_inference_steps": 4, "guidance_scale": 5.0}
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_families():
     yield FamilySpec(
         name="sdxl",
@@ -53,13 +49,13 @@ def omni_register_families():
         pipelines=("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline"),
         hub_patterns=("stabilityai/stable-diffusion-xl-*", "stabilityai/sdxl-*"),
         facts=FACTS,
+        limits=Limits(size_multiple=8),
         claims=UNET_CLAIMS,
-        load="omni.loading:load_diffusers",
         default_generation={"height": 1024, "width": 1024, "num_inference_steps": 50, "guidance_scale": 5.0},
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="tiny-sdxl",

@@ -1,14 +1,13 @@
 """Declaration of the ``shapes`` named model (no torch import)."""
 
-import omni
-from omni.specs import ModelSpec
+from omni.sdk import hookimpl, ModelSpec
 
 # true CFG against the empty prompt (trained with 10 % caption dropout): shape accuracy 0.35 -> 0.71
 GENERATION = {"height": 64, "width": 64, "num_inference_steps": 20, "max_sequence_length": 16,
               "true_cfg_scale": 3.0, "negative_prompt": ""}
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="shapes",

@@ -1,15 +1,14 @@
 """Declarations only: importing this module never imports torch or diffusers."""
 
-import omni
-from omni.specs import FamilyFacts, FamilySpec, ModelSpec, TeaCacheFacts, unsupported
+from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec, unsupported
 
 # TeaCache4Wan2.1, T2V 1.3B, the non-"ret" set (use_ret_steps=False) of ali-vilab/TeaCache
-# (vllm-omni-and-omnirt.md §2.4); probe: the time-modulation vector the blocks receive (e0).
-WAN_TEACACHE = TeaCacheFacts(
-    probe="wan-time-modulation",
-    coefficients=(2.39676752e03, -1.31110545e03, 2.01331979e02, -8.29855975e00, 1.37887774e-01),
-    source="TeaCache4Wan2.1 T2V 1.3B, use_ret_steps=False (ali-vilab/TeaCache)",
-)
+#; probe: the time-modulation vector the blocks receive (e0).
+WAN_TEACACHE = {
+    "probe": "wan-time-modulation",
+    "coefficients": (2.39676752e03, -1.31110545e03, 2.01331979e02, -8.29855975e00, 1.37887774e-01),
+    "source": "TeaCache4Wan2.1 T2V 1.3B, use_ret_steps=False (ali-vilab/TeaCache)",
+}
 
 # Verified against diffusers 0.42.1:
 # * WanPipeline / WanImageToVideoPipeline wrap each denoiser call in cache_context("cond") / ("uncond") (CFG as two
@@ -17,7 +16,6 @@ WAN_TEACACHE = TeaCacheFacts(
 #   say so; caches then run under one context for both CFG calls).
 # * transformer_2 (Wan2.2 A14B low-noise expert) is optional: with transformer_2=None / boundary_ratio=None the
 #   pipeline uses transformer for every step (Wan2.1, Wan2.2 TI2V-5B); omni skips absent denoiser components.
-# * model_cpu_offload_seq is WanPipeline's; I2V adds image_encoder, V2V drops transformer_2.
 # * WanTransformer3DModel: blocks = ModuleList[WanTransformerBlock], _repeated_blocks = ["WanTransformerBlock"],
 #   fuse_qkv_projections (AttentionMixin); AutoencoderKLWan has enable_tiling / enable_slicing.
 
@@ -25,23 +23,19 @@ FACTS = FamilyFacts(
     denoiser="dit",
     denoiser_components=("transformer", "transformer_2"),  # transformer_2: Wan2.2 MoE low-noise expert
     block_attrs=("blocks",),
-    block_classes=("WanTransformerBlock",),
     repeated_blocks=True,
     modality="video",
     tasks=("t2v", "i2v", "v2v"),
     guidance="cfg",
-    vae_class="AutoencoderKLWan",
     vae_tiling=True,
     vae_slicing=True,
     text_encoders=("text_encoder",),
-    model_cpu_offload_seq="text_encoder->transformer->transformer_2->vae",
     cache_context=True,
     qkv_fusion=True,
-    teacache=WAN_TEACACHE,
 )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_families():
     yield FamilySpec(
         name="wan",
@@ -50,19 +44,20 @@ def omni_register_families():
         # not Wan2.1-VACE-* (WanVACEPipeline / WanVACETransformer3DModel, with an extra vace_blocks list)
         hub_patterns=("Wan-AI/Wan2.1-T2V-*", "Wan-AI/Wan2.1-I2V-*", "Wan-AI/Wan2.1-FLF2V-*", "Wan-AI/Wan2.2-*"),
         facts=FACTS,
+        limits=Limits(size_multiple=16, frames_multiple=4, frames_offset=1),
+        extras={"teacache": WAN_TEACACHE},
         claims={
             "faster_cache": unsupported(
                 "Wan runs CFG as two batch-1 calls; FasterCache's unconditional-batch split fails with "
                 "'IndexError: tuple index out of range' (diffusers hooks/faster_cache.py:464, "
-                "cache_output.chunk(2, dim=0)[1]; reproduced on tiny-wan, cpu-feasibility §3)"),
+                "cache_output.chunk(2, dim=0)[1]; reproduced on tiny-wan)"),
         },
-        load="omni.loading:load_diffusers",
         default_generation={"height": 480, "width": 832, "num_frames": 81, "num_inference_steps": 50,
                             "guidance_scale": 5.0},
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_models():
     yield ModelSpec(
         name="tiny-wan",

@@ -1,0 +1,234 @@
+"""The registry of loaded declarations: provenance, contested names, derived family traits, and the
+cross-plugin checks ``omni plugins`` reports. Built by :func:`omni.plugins.load_registry`."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from omni.errors import UsageError
+from omni.names import did_you_mean, norm
+from omni.specs import FamilySpec, ModelSpec, OptimizationSpec, PresetSpec
+
+T = TypeVar("T")
+KINDS: dict[str, type] = {"family": FamilySpec, "optimization": OptimizationSpec, "model": ModelSpec,
+                          "preset": PresetSpec}
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    """Where a declaration came from."""
+
+    name: str
+    distribution: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.distribution} {self.version})"
+
+    def to_json(self) -> dict[str, str]:
+        return {"plugin": self.name, "distribution": self.distribution, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Declared(Generic[T]):
+    spec: T
+    plugin: PluginRef
+
+
+@dataclass
+class PluginRecord:
+    name: str
+    distribution: str
+    version: str
+    status: str  # active | disabled | failed | invalid
+    error: str | None = None
+    provides: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> PluginRef:
+        return PluginRef(self.name, self.distribution, self.version)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "distribution": self.distribution, "version": self.version,
+                "status": self.status, "provides": self.provides, "hooks": self.hooks, "error": self.error}
+
+
+class ContestedName(UsageError):
+    """A name that two distributions declare: it resolves to neither until the user disables one."""
+
+
+def contest_message(kind: str, name: str, contenders: tuple[Declared[Any], ...]) -> str:
+    who = " and ".join(f"{d.plugin.distribution} {d.plugin.version} (plugin {d.plugin.name})" for d in contenders)
+    plugins = ", ".join(d.plugin.name for d in contenders)
+    return (f"{kind} {name!r} is declared by {who}; omni will not choose: disable one with "
+            f"OMNI_DISABLE_PLUGINS (one of: {plugins})")
+
+
+@dataclass
+class Registry:
+    """All loaded declarations, keyed by normalised name, plus the state of every plugin."""
+
+    pm: pluggy.PluginManager
+    plugins: list[PluginRecord]
+    families: dict[str, Declared[FamilySpec]]
+    optimizations: dict[str, Declared[OptimizationSpec]]
+    models: dict[str, Declared[ModelSpec]]
+    presets: dict[str, Declared[PresetSpec]]
+    contested: dict[tuple[str, str], tuple[Declared[Any], ...]] = field(default_factory=dict)
+    family_traits: dict[str, frozenset[str]] = field(default_factory=dict)
+    vocabulary: dict[str, str] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)  # cross-plugin checks, shown by `omni plugins`
+
+    # ------------------------------------------------------------------ lookups
+    def _table(self, kind: str) -> dict[str, Declared[Any]]:
+        return {"family": self.families, "optimization": self.optimizations, "model": self.models,
+                "preset": self.presets}[kind]
+
+    def find(self, kind: str, name: str) -> Declared[Any] | None:
+        """The declaration of ``name`` or None; raises :class:`ContestedName` for a contested name."""
+        key = norm(name)
+        contenders = self.contested.get((kind, key))
+        if contenders:
+            raise ContestedName(contest_message(kind, name, contenders))
+        return self._table(kind).get(key)
+
+    def get(self, kind: str, name: str) -> Declared[Any]:
+        found = self.find(kind, name)
+        if found is None:
+            names = [d.spec.name for d in self._table(kind).values()]
+            raise UsageError(f"unknown {kind} {name!r}{did_you_mean(name, names)}")
+        return found
+
+    def family(self, name: str) -> Declared[FamilySpec]:
+        return self.get("family", name)
+
+    def optimization(self, name: str) -> Declared[OptimizationSpec]:
+        return self.get("optimization", name)
+
+    def model(self, name: str) -> Declared[ModelSpec]:
+        return self.get("model", name)
+
+    def preset(self, name: str) -> Declared[PresetSpec]:
+        return self.get("preset", name)
+
+    def traits(self, family: str) -> frozenset[str]:
+        """The family's traits: derived by the core from its facts, its ``extra_traits``, and the
+        traits optimization plugins derive from its ``extras``."""
+        key = norm(family)
+        if key not in self.family_traits:
+            self.family(family)  # raises for unknown / contested
+        return self.family_traits[key]
+
+    def families_for_pipeline(self, class_name: str) -> list[Declared[FamilySpec]]:
+        out = [d for d in self.families.values() if class_name in d.spec.pipelines]
+        out += [c for (kind, _), cs in self.contested.items() if kind == "family" for c in cs
+                if class_name in c.spec.pipelines]
+        return out
+
+    def family_for_pipeline(self, class_name: str) -> Declared[FamilySpec] | None:
+        """The one family that handles ``class_name``; raises :class:`ContestedName` when two do."""
+        found = self.families_for_pipeline(class_name)
+        if len(found) > 1:
+            raise ContestedName(contest_message("pipeline class", class_name, tuple(found)))
+        return found[0] if found else None
+
+    def families_for_hub_id(self, hub_id: str) -> list[tuple[Declared[FamilySpec], str]]:
+        return [(d, p) for d in self.families.values() for p in d.spec.hub_patterns
+                if fnmatch.fnmatch(hub_id.lower(), p.lower())]
+
+    @property
+    def problems(self) -> list[str]:
+        """What every command warns about: broken plugins and contested names."""
+        out = [f"plugin {p.name!r} {p.status}: {p.error}" for p in self.plugins if p.status in ("failed", "invalid")]
+        out += [contest_message(kind, cs[0].spec.name, cs) for (kind, _), cs in self.contested.items()]
+        return out
+
+
+# ---------------------------------------------------------------------------- cross-plugin checks
+def contest_duplicates(decls: dict[str, dict[str, list[Declared[Any]]]]) -> tuple[
+        dict[str, dict[str, Declared[Any]]], dict[tuple[str, str], tuple[Declared[Any], ...]]]:
+    """Split declarations into unique names and contested names (declared by two plugins)."""
+    unique: dict[str, dict[str, Declared[Any]]] = {kind: {} for kind in KINDS}
+    contested: dict[tuple[str, str], tuple[Declared[Any], ...]] = {}
+    for kind, by_name in decls.items():
+        for key, found in by_name.items():
+            if len(found) == 1:
+                unique[kind][key] = found[0]
+            else:
+                contested[(kind, key)] = tuple(found)
+    return unique, contested
+
+
+def derive_family_traits(reg: Registry, behaviour: Any) -> None:
+    """Fill ``reg.family_traits`` and ``reg.vocabulary``; record findings. ``behaviour`` resolves an
+    import path or callable (``omni.plugins.resolve``)."""
+    from omni.traits import MEANINGS
+
+    reg.vocabulary = dict(MEANINGS)
+    readers: dict[str, Declared[OptimizationSpec]] = {}
+    for declared in reg.optimizations.values():
+        for trait, meaning in declared.spec.traits.items():
+            reg.vocabulary.setdefault(trait, meaning)
+        if declared.spec.family_traits is not None:
+            readers[declared.spec.name] = declared
+    for key, fam in reg.families.items():
+        traits = set(fam.spec.core_traits)
+        for data_key, data in fam.spec.extras.items():
+            reader = readers.get(data_key)
+            if reader is None:
+                reg.findings.append(f"family {fam.spec.name!r} ({fam.plugin.distribution}): extras[{data_key!r}] is "
+                                    f"read by no installed optimization{did_you_mean(data_key, list(readers))}")
+                continue
+            try:
+                gained = set(behaviour(reader.spec.family_traits)(fam.spec, data) or ())
+            except Exception as exc:  # noqa: BLE001 - bad family data must not brick the host
+                reg.findings.append(f"family {fam.spec.name!r} ({fam.plugin.distribution}): extras[{data_key!r}] "
+                                    f"rejected by {reader.plugin}: {exc}")
+                continue
+            undeclared = gained - set(reader.spec.traits)
+            if undeclared:
+                reg.findings.append(f"optimization {data_key!r} derived undeclared trait(s) {sorted(undeclared)}")
+                gained -= undeclared
+            traits |= gained
+        reg.family_traits[key] = frozenset(traits)
+    for fam in reg.families.values():
+        for trait in sorted(fam.spec.extra_traits - set(reg.vocabulary)):
+            reg.findings.append(f"family {fam.spec.name!r}: extra trait {trait!r} is declared by no plugin")
+    for opt in reg.optimizations.values():
+        for trait in sorted(opt.spec.requires_traits - set(reg.vocabulary)):
+            reg.findings.append(f"optimization {opt.spec.name!r} requires trait {trait!r}, which no plugin declares")
+
+
+def check_references(reg: Registry) -> None:
+    """Claims naming nothing installed, overlapping hub patterns, pipelines two families claim."""
+    opt_names = [d.spec.name for d in reg.optimizations.values()]
+    fam_names = [d.spec.name for d in reg.families.values()]
+    contested_opts = {k for (kind, k) in reg.contested if kind == "optimization"}
+    contested_fams = {k for (kind, k) in reg.contested if kind == "family"}
+    for fam in reg.families.values():
+        for opt in fam.spec.claims:
+            if opt not in reg.optimizations and opt not in contested_opts:
+                reg.findings.append(f"family {fam.spec.name!r} claims {opt!r}, which no installed plugin declares"
+                                    f"{did_you_mean(opt, opt_names)}")
+    for opt in reg.optimizations.values():
+        for fam_key in opt.spec.claims:
+            if fam_key not in reg.families and fam_key not in contested_fams:
+                reg.findings.append(f"optimization {opt.spec.name!r} claims family {fam_key!r}, which is not installed"
+                                    f"{did_you_mean(fam_key, fam_names)}")
+    fams = list(reg.families.values())
+    for i, a in enumerate(fams):
+        for b in fams[i + 1:]:
+            shared = sorted(set(a.spec.pipelines) & set(b.spec.pipelines))
+            for cls in shared:
+                reg.findings.append(f"pipeline class {cls} is claimed by families {a.spec.name!r} and {b.spec.name!r}; "
+                                    "a folder of that class resolves to neither")
+            for pa in a.spec.hub_patterns:
+                for pb in b.spec.hub_patterns:
+                    if fnmatch.fnmatch(pa.lower(), pb.lower()) or fnmatch.fnmatch(pb.lower(), pa.lower()):
+                        reg.findings.append(f"hub patterns {pa!r} ({a.spec.name}) and {pb!r} ({b.spec.name}) overlap; "
+                                            "a hub id matching both resolves to neither")
