@@ -22,15 +22,15 @@ def variant(model: str, mode: str, steps: int, size: int) -> dict:
     import torch
 
     import omni
-    from omni.runtime.api import generation_defaults, load_and_optimize, prepare
+    from omni.runtime.session import Session, prepare
     from omni.runtime.generate import generate
     from omni.runtime.report import RunReport
 
     torch.set_num_threads(int(os.environ.get("OMNI_BENCH_THREADS", "1")))
     optimize = [] if mode == "eager" else ["compile"]
     prep = prepare(model, {}, optimize=optimize, sets={"compile.mode": mode} if optimize else {})
-    ctx = load_and_optimize(prep, device=None)
-    gen = {**generation_defaults(prep), "num_inference_steps": steps, "height": size, "width": size}
+    ctx = Session.load(prep, device=None).ctx
+    gen = {**prep.generation_defaults(), "num_inference_steps": steps, "height": size, "width": size}
     calls = []
     for _ in range(3):
         report = RunReport(model=model, family=prep.resolved.family)

@@ -30,12 +30,13 @@ def main() -> None:
 
     import omni
     from omni.loading import quiet_libraries
-    from omni.plugins import get_registry, import_path
+    from omni.behaviour import resolve
+    from omni.plugins import get_registry
 
     torch.set_num_threads(args.threads)
     quiet_libraries()
     spec = get_registry().models[args.model.replace("-", "_")].spec
-    folder = str(import_path(spec.build)())
+    folder = str(resolve(spec.build)())
     gen = {**dict(spec.default_generation), "num_inference_steps": args.steps, "height": args.size, "width": args.size}
     prompt = "a red circle on a blue background"
 

@@ -57,7 +57,7 @@ def child(model: str, variant: str, steps: int, runs: int) -> dict:
 
     import torch
 
-    from omni.runtime.api import generation_defaults, load_and_optimize, prepare
+    from omni.runtime.session import Session, prepare
     from omni.runtime.generate import generate
     from omni.runtime.report import RunReport
 
@@ -65,10 +65,10 @@ def child(model: str, variant: str, steps: int, runs: int) -> dict:
     cuda = torch.cuda.is_available()
     optimize = [] if variant == "baseline" else [variant]
     prep = prepare(model, {}, optimize=optimize)
-    ctx = load_and_optimize(prep, device="cuda" if cuda else "cpu", dtype="bfloat16" if cuda else "float32")
+    ctx = Session.load(prep, device="cuda" if cuda else "cpu", dtype="bfloat16" if cuda else "float32").ctx
     applied = [r.name for r in prep.report.config_resolved if r.status == "applied"]
     skipped = [f"{r.name}: {r.reason}" for r in prep.report.config_resolved if r.status != "applied"]
-    gen = {**generation_defaults(prep), "num_inference_steps": steps}
+    gen = {**prep.generation_defaults(), "num_inference_steps": steps}
     gc.collect()
     out = {"variant": variant, "applied": applied, "skipped": skipped, "device": "cuda" if cuda else "cpu",
            "rss_after_load": _vm("VmRSS")}
@@ -100,7 +100,7 @@ def child(model: str, variant: str, steps: int, runs: int) -> dict:
 
 def _precheck(model: str, variant: str) -> str | None:
     """Why the plan would skip ``variant`` here (no model is loaded), or None."""
-    from omni.runtime.api import prepare
+    from omni.runtime.session import prepare
 
     prep = prepare(model, {}, optimize=[variant])
     skipped = [r for r in prep.report.config_resolved if r.status == "skipped"]

@@ -1,6 +1,6 @@
 """Weight quantization on a medium pipeline: per scheme, the denoiser's weight bytes vs bf16 and the
 per-step time vs the unquantized baseline, all variants loaded through omni's run path
-(``prepare`` -> ``load_and_optimize`` -> ``generate``, what ``omni.run`` composes) in one process and
+(``prepare`` -> ``Session.load`` -> ``generate``, what ``omni.run`` composes) in one process and
 measured side by side: rounds interleave the variants, the step time is the median over rounds.
 Also: load-time (``torchao_load``) vs post-load (``torchao``) int8 quantization peak RSS (VmHWM), each in
 a fresh process, after loading and after one small generation, and PSNR of each variant's image vs the
@@ -25,11 +25,11 @@ SCHEMES = "int8_weight_only,int8_dynamic,fp8_weight_only,nf4,intx4_weight_only"
 
 
 def _load(model: str, optimize: list[str], sets: dict, dtype: str):
-    from omni.runtime.api import load_and_optimize, prepare
+    from omni.runtime.session import Session, prepare
 
     prep = prepare(model, {}, optimize=optimize, sets=sets)
     t0 = time.perf_counter()
-    ctx = load_and_optimize(prep, device="cpu", dtype=dtype)
+    ctx = Session.load(prep, device="cpu", dtype=dtype).ctx
     seconds = time.perf_counter() - t0
     for name in optimize:
         res = prep.report.result(name)
@@ -56,7 +56,6 @@ def memory_variant(model: str, optimization: str, scheme: str) -> dict:
 
     torch.set_num_threads(1)
     sets = {f"{optimization}.scheme": scheme} if optimization else {}
-    from omni.runtime.api import generation_defaults
     from omni.runtime.generate import generate
     from omni.runtime.report import RunReport
 
@@ -66,7 +65,7 @@ def memory_variant(model: str, optimization: str, scheme: str) -> dict:
            "peak_rss_after_load_bytes": vm_hwm_bytes(), "rss_after_load_bytes": measure.rss_bytes(),
            "denoiser_bytes": measure.param_bytes(ctx.pipe)[denoiser], "load_s": round(seconds, 3)}
     # one small generation touches every weight (safetensors are memory-mapped: untouched pages are not resident)
-    gen = {**generation_defaults(prep), "num_inference_steps": 1, "height": 64, "width": 64}
+    gen = {**prep.generation_defaults(), "num_inference_steps": 1, "height": 64, "width": 64}
     generate(ctx, RunReport(model=model, family=prep.resolved.family), "a red circle", gen, seed=0)
     out["peak_rss_after_1_step_bytes"] = vm_hwm_bytes()
     return out
@@ -92,7 +91,6 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from omni.runtime.api import generation_defaults
     from omni.runtime.generate import generate
     from omni.runtime.report import RunReport
     from omni.verify import psnr
@@ -128,7 +126,7 @@ def main() -> None:
     denoiser = prep0.registry.family(prep0.resolved.family).spec.facts.denoiser_components[0]
     numel = sum(p.numel() for p in getattr(loaded[0][2].pipe, denoiser).parameters())
     bf16_bytes = numel * 2
-    gen = {**generation_defaults(prep0), "num_inference_steps": args.steps, "height": args.size,
+    gen = {**prep0.generation_defaults(), "num_inference_steps": args.steps, "height": args.size,
            "width": args.size}
     steps: dict[str, list[float]] = {label: [] for label, *_ in loaded}
     images: dict[str, np.ndarray] = {}

@@ -60,9 +60,9 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
     """Benchmark ``optimize`` against ``vs`` (default: no optimization). ``sets`` applies to the
     optimized variant only. Returns a JSON-able dict."""
     from omni.plugins import get_registry
-    from omni.runtime.api import generation_args, load_and_optimize, prepare
     from omni.runtime.generate import generate
     from omni.runtime.report import RunReport
+    from omni.runtime.session import Session, prepare
 
     registry = registry or get_registry()
     seeds = seeds or [0]
@@ -72,8 +72,8 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
     for variant in (base, opt):
         t0 = time.perf_counter()
         prep = prepare(model, {}, optimize=variant.optimize, sets=variant.sets, registry=registry)
-        gen = generation_args(prep, generation)
-        ctx = load_and_optimize(prep, device=device, generation=gen)
+        gen = {**prep.generation_defaults(), **{k: v for k, v in (generation or {}).items() if v is not None}}
+        ctx = Session.load(prep, device=device, generation=gen).ctx
         variant.setup_s = time.perf_counter() - t0
         variant.applied = [r.name for r in prep.report.config_resolved if r.status == "applied"]
         variant.skipped = [f"{r.name}: {r.reason}" for r in prep.report.config_resolved if r.status != "applied"]

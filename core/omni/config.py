@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omni.errors import ConfigError
-from omni.names import did_you_mean, norm
+from omni.names import did_you_mean
 from omni.options import parse_bool
 from omni.registry import Registry
 from omni.specs import ConfigKey, OptimizationSpec
@@ -184,13 +184,16 @@ def resolve_config(
     if nested is not None and not isinstance(nested, Mapping):
         raise ConfigError("config: must be a mapping of keys")
     merged: dict[str, Any] = {**flatten(data), **flatten(dict(nested or {})), **dict(sets or {})}
-    preset = preset or merged.pop("preset", None)
+    file_preset = merged.pop("preset", None)
+    preset = preset if preset is not None else file_preset
     strict = strict or _truthy("strict", merged.pop("strict", False))
     cfg = RunConfig(preset=preset, strict=strict, raw=dict(merged))
     resolver = _Resolver(registry)
     preset_names: list[str] = []
-    if preset:
-        preset_flat, preset_names, notes = expand_preset(str(preset), registry, family=family, env=env)
+    if preset is not None:
+        if not isinstance(preset, str):
+            raise ConfigError(f"preset must be a name, not {type(preset).__name__}")
+        preset_flat, preset_names, notes = expand_preset(preset, registry, family=family, env=env)
         cfg.notes.extend(notes)
         for key, value in preset_flat.items():
             if key in resolver.keys or key in resolver.qualifiers:
@@ -198,7 +201,7 @@ def resolve_config(
             else:
                 cfg.notes.append(f"preset {preset}: key {key} skipped: no installed plugin provides it")
     names_with_opts: list[tuple[str, dict[str, Any], str]] = []
-    if preset:
+    if preset is not None:
         names_with_opts += [(n, {}, f"preset {preset}") for n in preset_names]
     names_with_opts += [(n, o, "--optimize") for n, o in _optimize_list(list(optimize))]
     if "optimize" in merged:
@@ -276,3 +279,25 @@ def _known(registry: Registry, name: str) -> str:
         names = [d.spec.name for d in registry.optimizations.values()]
         raise ConfigError(f"unknown optimization {name!r}{did_you_mean(name, names)}")
     return declared.spec.name
+
+
+def names_arg(name: str, value: Any) -> tuple[str, ...]:
+    """A list/tuple of names (Python API); a bare string is refused instead of being split into letters."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise ConfigError(f"{name} must be a list of names, e.g. {name}=[{value!r}], not the string {value!r}")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{name} must be a list of names (strings), not {type(value).__name__}")
+    return tuple(value)
+
+
+def mapping_arg(name: str, value: Any) -> None:
+    """A mapping of string keys (Python API ``config=`` / ``sets=``), or None."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a mapping of config keys to values, not {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ConfigError(f"{name}: key {key!r} is not a string")

@@ -123,7 +123,7 @@ class OmniSpecs:
         """Run one planned step (an optimization, or the family load when ``step.family`` is set).
         The core's implementation calls the declaration's ``impl``; plugins may only wrap it.
 
-        Example (a plugin timing every step)::
+        Example::
 
             import time
             from omni.sdk import hookimpl

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from omni.errors import ModelLoadError, UsageError
-from omni.plugins import resolve
+from omni.behaviour import resolve
 
 
 def torch_dtype(name: str):

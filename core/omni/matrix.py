@@ -150,7 +150,10 @@ class CompatMatrix:
         if missing:
             status = status or Support.UNSUPPORTED
             reasons.append(f"{f.name} lacks trait(s) {', '.join(missing)} required by {o.name}")
-            reasons.extend(o.trait_hints[t] for t in missing if t in o.trait_hints)
+            # a remedy is shown only when it can work: every missing trait has one (a structural miss
+            # such as denoiser:dit has none, and then no remedy is suggested)
+            if all(t in o.trait_hints for t in missing):
+                reasons.extend(o.trait_hints[t] for t in missing)
             by.append(opt.plugin)
         if self.env is not None:
             unmet = self.env.unmet(o.needs)
@@ -223,8 +226,3 @@ class CompatMatrix:
             "cells": [self.cell(f, o).to_json() for f in self.family_names for o in self.optimization_names],
             "conflicts": [{"a": a, "b": b, "reason": r} for a, b, r in self.conflicts()],
         }
-
-    def to_markdown(self) -> str:
-        from omni.docs_tables import matrix_markdown
-
-        return matrix_markdown(self)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as md
 import os
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 import pluggy
 
 from omni import hookspecs
+from omni.behaviour import resolve
 from omni.errors import DeclarationError, PluginError
 from omni.names import norm, plugin_id
 from omni.registry import (
@@ -266,17 +266,3 @@ def set_registry(registry: Registry | None) -> None:
     """Install a registry for this process (CLI flags, tests); None reloads on next use."""
     global _CACHED
     _CACHED = registry
-
-
-def import_path(path: str) -> Any:
-    """Import ``"package.module:attr"``."""
-    module_name, _, attr = path.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def resolve(behaviour: Any) -> Callable[..., Any]:
-    """A declaration's behaviour (``impl``, ``load``, ``build``, ...): a callable, or an import path."""
-    return behaviour if callable(behaviour) else import_path(behaviour)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from omni.behaviour import resolve
 from omni.errors import ConfigError
 from omni.names import did_you_mean
 
@@ -13,8 +14,6 @@ from omni.names import did_you_mean
 def expand_preset(name: str, registry: Any, *, family: str | None, env: Any) -> tuple[dict[str, Any], list[str],
                                                                                        list[str]]:
     """-> (flat config keys, optimization names, notes)."""
-    from omni.plugins import resolve
-
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("preset: the name is empty (omni presets lists them)")
     declared = registry.find("preset", name)

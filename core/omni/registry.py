@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import pluggy
@@ -178,12 +179,14 @@ def derive_family_traits(reg: Registry, behaviour: Any) -> None:
             readers[declared.spec.name] = declared
     for key, fam in reg.families.items():
         traits = set(fam.spec.core_traits)
-        for data_key, data in fam.spec.extras.items():
-            reader = readers.get(data_key)
-            if reader is None:
+        for data_key in fam.spec.extras:
+            if data_key not in readers:
                 reg.findings.append(f"family {fam.spec.name!r} ({fam.plugin.distribution}): extras[{data_key!r}] is "
                                     f"read by no installed optimization{did_you_mean(data_key, list(readers))}")
-                continue
+        # every reader sees every family (an empty mapping when the family has no data for it): a plugin
+        # may also derive traits from its own data, such as TeaCache's calibration files
+        for data_key, reader in readers.items():
+            data = fam.spec.extras.get(data_key, MappingProxyType({}))
             try:
                 gained = set(behaviour(reader.spec.family_traits)(fam.spec, data) or ())
             except Exception as exc:  # noqa: BLE001 - bad family data must not brick the host
@@ -220,6 +223,14 @@ def check_references(reg: Registry) -> None:
             if fam_key not in reg.families and fam_key not in contested_fams:
                 reg.findings.append(f"optimization {opt.spec.name!r} claims family {fam_key!r}, which is not installed"
                                     f"{did_you_mean(fam_key, fam_names)}")
+    for fam in reg.families.values():
+        for opt in reg.optimizations.values():
+            claims = [c for c in (fam.spec.claims.get(opt.spec.name), opt.spec.claims.get(fam.spec.name)) if c]
+            if any(c.status.value == "supported" for c in claims):
+                missing = sorted(opt.spec.requires_traits - reg.family_traits.get(fam.spec.name, frozenset()))
+                if missing:
+                    reg.findings.append(f"{fam.spec.name} × {opt.spec.name} is claimed supported, but {fam.spec.name} "
+                                        f"lacks {', '.join(missing)} required by {opt.spec.name}: the cell is unsupported")
     fams = list(reg.families.values())
     for i, a in enumerate(fams):
         for b in fams[i + 1:]:

@@ -7,7 +7,6 @@ Order: an existing local folder (``model_index.json`` ``_class_name``), a named 
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 from dataclasses import dataclass

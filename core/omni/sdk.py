@@ -6,11 +6,15 @@ scans their imports). Third-party plugins get exactly the same surface.
   ``supported``, ``unsupported``, and the ``hookimpl`` marker;
 * the step contract: ``Applied``, ``Skip``, ``RunContext``, ``Step`` and the errors;
 * plumbing defined once: denoiser and block discovery, hit-flag recording, diffusers hook-registry
-  refresh, model/component folders, meta-device components, omni's cache dir, parameter bytes;
+  refresh and snapshot (undo leaves no empty registry or instance ``forward`` behind), model/component folders, meta-device components, omni's cache dir, parameter bytes;
 * running models from a plugin (calibration, conversion): ``registry()``, ``resolve()``,
   ``load()``, and ``omni.Engine`` for generations;
 * ``tiny``: offline tokenizers and cached builds for random-weight test models;
-* CLI helpers for ``omni_register_commands``: ``handle_errors``, ``console``, ``err``, ``print_json``.
+* CLI helpers for ``omni_register_commands``: ``handle_errors``, ``console``, ``err``, ``print_json``;
+* serving an Engine (``omni serve``): ``engine_options`` (``omni run``'s config flags -> Engine
+  arguments), ``Engine``, ``EngineLimits``, ``FieldError``, ``QueueFull``, ``EngineClosed``,
+  ``JobCancelled``, ``save_output`` (PNG/MP4/GIF written whole, then renamed) and ``PARTIAL_GLOB``
+  (what a writer killed mid-file leaves).
 
 Importing it is cheap: torch and diffusers are imported inside the helpers that need them.
 """
@@ -20,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +59,11 @@ __all__ = [
     "Applied", "Claim", "ConfigKey", "DeclarationError", "FamilyFacts", "FamilySpec", "HitFlags", "Limits",
     "ModelLoadError", "ModelSpec", "Needs", "NO_DENOISER", "OmniError", "OptimizationFailed", "OptimizationSpec",
     "Option", "PresetSpec", "RunContext", "Skip", "Stage", "Step", "Support", "UsageError", "blocks", "cache_dir",
-    "component_class", "component_folder", "console", "denoisers", "err", "handle_errors", "hookimpl", "load",
-    "load_diffusers", "local_folder", "meta_component", "model_folder", "param_bytes", "print_json",
-    "quiet_libraries", "read_model_index", "refresh_hooks", "registry", "resolve", "supported", "tensor_bytes",
-    "tiny", "top_level_lists", "unsupported",
+    "component_class", "component_folder", "console", "denoisers", "engine_options", "err", "handle_errors",
+    "hook_snapshot", "hookimpl", "keep_attributes", "load", "load_diffusers", "local_folder", "matrix",
+    "meta_component", "model_components", "model_folder", "param_bytes", "print_json", "quantized_kind", "quiet_libraries", "read_model_index", "refresh_hooks",
+    "registry", "resolve", "supported", "tensor_bytes", "tiny", "top_level_lists", "unsupported",
+    "Engine", "EngineClosed", "EngineLimits", "FieldError", "JobCancelled", "PARTIAL_GLOB", "QueueFull", "save_output",
 ]
 
 NO_DENOISER = "the pipeline has no denoiser component"
@@ -107,6 +114,48 @@ def refresh_hooks(module: Any) -> None:
     HookRegistry.check_if_exists_or_initialize(module).invalidate_child_registries_cache()
 
 
+_ABSENT = object()
+
+
+def hook_snapshot(module: Any) -> Callable[[], None]:
+    """Remember, for every module under ``module``, whether it has a diffusers hook registry and an
+    instance ``forward``. Call the returned function after your undo removed its hooks (or patches):
+    on every module left without hooks it drops a registry that did not exist before and puts the
+    instance ``forward`` back as it was (``HookRegistry.remove_hook`` writes the bound class method
+    onto the instance), so the pipeline's fingerprint is the one before the step."""
+    saved = {id(m): ("_diffusers_hook" in vars(m), vars(m).get("forward", _ABSENT)) for m in module.modules()}
+
+    def restore() -> None:
+        for m in module.modules():
+            registry = vars(m).get("_diffusers_hook")
+            if registry is not None and registry.hooks:
+                continue  # a hook of another step is still installed here
+            had_registry, forward = saved.get(id(m), (False, _ABSENT))
+            if registry is not None and not had_registry:
+                del m.__dict__["_diffusers_hook"]
+            if forward is _ABSENT:
+                m.__dict__.pop("forward", None)
+            else:
+                m.__dict__["forward"] = forward
+
+    return restore
+
+
+def keep_attributes(step: Step, obj: Any, prefixes: tuple[str, ...]) -> None:
+    """Register an undo on ``step`` that puts back the instance attributes of ``obj`` whose names
+    start with one of ``prefixes`` as they are now (values restored, attributes added since deleted).
+    Call it before the change that sets them (``enable_tiling``, ``enable_model_cpu_offload``)."""
+    saved = {k: v for k, v in vars(obj).items() if k.startswith(prefixes)}
+
+    def restore() -> None:
+        for key in [k for k in vars(obj) if k.startswith(prefixes) and k not in saved]:
+            delattr(obj, key)
+        for key, value in saved.items():
+            setattr(obj, key, value)
+
+    step.on_undo(restore)
+
+
 class HitFlags:
     """Per-denoiser-call ``"computed"``/``"reused"`` flags of a step cache. ``record`` while the
     pipeline runs; pass ``flags.read`` as ``Applied(stats=...)`` (each read returns and clears)."""
@@ -136,11 +185,15 @@ def local_folder(source: str) -> str:
         raise UsageError(f"{source} is not in the local Hugging Face cache ({type(exc).__name__})") from None
 
 
-def model_folder(ctx: RunContext) -> str:
-    """The local diffusers folder of the run's model (a named model is built first)."""
+def model_folder(target: RunContext | ResolvedModel) -> str:
+    """The local diffusers folder of a run's model, or of a model from ``resolve(...)`` (a named model
+    is built first; a family name is a ``UsageError``)."""
+    from types import SimpleNamespace
+
     from omni.loading import model_source
 
-    return local_folder(model_source(ctx))
+    model = target.model if isinstance(target, RunContext) else target
+    return local_folder(model_source(SimpleNamespace(model=model)))
 
 
 def read_model_index(folder: str) -> dict[str, Any]:
@@ -154,6 +207,13 @@ def read_model_index(folder: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path} does not hold a mapping")
     return data
+
+
+def model_components(folder: str) -> dict[str, tuple[str, str]]:
+    """The components a diffusers folder's ``model_index.json`` lists: name -> (library, class name);
+    entries without a class (``[null, null]``) and private keys are left out."""
+    return {name: (value[0], value[1]) for name, value in read_model_index(folder).items()
+            if not name.startswith("_") and isinstance(value, list) and len(value) == 2 and value[0] and value[1]}
 
 
 def component_folder(ctx: RunContext, component: str) -> str | None:
@@ -187,6 +247,13 @@ def cache_dir(*parts: str) -> Path:
     path = omni_cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def quantized_kind(module: Any) -> str | None:
+    """The class name of the first parameter of ``module`` that is a tensor subclass (torchao,
+    GGUF, ...), or None when every weight is a plain tensor."""
+    return next((type(p).__name__ for p in module.parameters() if type(p).__name__ not in ("Parameter", "Tensor")),
+                None)
 
 
 def tensor_bytes(t: Any) -> int:
@@ -224,6 +291,14 @@ def load(model: str, *, device: str | None = None, dtype: str | None = None, **c
     return Session.load(prepare(model, registry=registry(), **config), device=device, dtype=dtype)
 
 
+def matrix(registry: Registry, env: Any = None) -> Any:
+    """The compatibility matrix over ``registry`` (``env``: an Environment for this host's availability,
+    None for the published view): ``.cell(family, optimization)``, ``.plan(...)``, ``.optimization_names``."""
+    from omni.matrix import CompatMatrix
+
+    return CompatMatrix(registry, env=env)
+
+
 def load_diffusers(ctx: RunContext, step: Step) -> Any:
     """omni's default family loader (``DiffusionPipeline.from_pretrained``, offline), for families
     that wrap it."""
@@ -239,13 +314,49 @@ def quiet_libraries() -> None:
     _quiet()
 
 
-# ---------------------------------------------------------------------------- CLI helpers
-_CLI = ("handle_errors", "console", "err", "print_json")
+# ---------------------------------------------------------------------------- engines from a command line
+def engine_options(*, config: str | None = None, optimize: Iterable[str] = (), sets: Iterable[str] = (),
+                   preset: str | None = None, strict: bool = False, device: str | None = None,
+                   dtype: str | None = None) -> dict[str, Any]:
+    """``omni.Engine`` keyword arguments from ``omni run``-style flags: ``--config FILE`` (YAML),
+    ``--optimize a,b`` (repeatable), ``--set KEY=VALUE``, ``--preset``, ``--strict``, ``--device``,
+    ``--dtype``. A bad value is a ``UsageError`` naming the flag; nothing is loaded."""
+    from omni.config import load_yaml, parse_set
+    from omni.options import parse_dtype
+
+    if device not in (None, "cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, not {device!r}")
+    if dtype is not None:
+        try:
+            dtype = parse_dtype(dtype)
+        except ValueError as exc:
+            raise UsageError(f"--dtype: {exc}") from None
+    return {"config": load_yaml(config) if config else None,
+            "optimize": [v.strip() for item in optimize for v in item.split(",") if v.strip()],
+            "sets": parse_set(sets), "preset": preset, "strict": strict, "device": device, "dtype": dtype}
+
+
+# ---------------------------------------------------------------------------- lazy names (CLI, serving)
+_LAZY = {
+    "handle_errors": ("omni.cli.common", "handle_errors"),
+    "console": ("omni.cli.common", "console"),
+    "err": ("omni.cli.common", "err"),
+    "print_json": ("omni.cli.common", "print_json"),
+    "Engine": ("omni.runtime.engine", "Engine"),
+    "EngineClosed": ("omni.runtime.engine", "EngineClosed"),
+    "JobCancelled": ("omni.runtime.engine", "JobCancelled"),
+    "QueueFull": ("omni.runtime.engine", "QueueFull"),
+    "EngineLimits": ("omni.runtime.request", "EngineLimits"),
+    "FieldError": ("omni.runtime.request", "FieldError"),
+    "save_output": ("omni.runtime.output", "save"),
+    "PARTIAL_GLOB": ("omni.runtime.output", "PARTIAL_GLOB"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CLI:
-        from omni.cli import common
+    if name in _LAZY:
+        import importlib
 
-        return getattr(common, name)
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'omni.sdk' has no attribute {name!r}")

@@ -51,10 +51,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def cells_to_verify(registry: Registry, env: Environment | None = None, family: str | None = None,
-                    optimization: str | None = None) -> list[tuple[str, str, Support]]:
-    """(named model, optimization, env-aware status) for every supported cell of a family with a tiny model."""
+                    optimization: str | None = None, *, include_untested: bool = False
+                    ) -> list[tuple[str, str, Support]]:
+    """(named model, optimization, env-aware status) for every supported cell of a family with a tiny model
+    (with ``include_untested``, the untested cells too: an author proving a cell before claiming it)."""
     matrix = CompatMatrix(registry, env=env or Environment.detect())
     published = CompatMatrix(registry, env=None)
+    wanted = {Support.SUPPORTED, Support.UNTESTED} if include_untested else {Support.SUPPORTED}
     out = []
     for declared in registry.models.values():
         model = declared.spec
@@ -63,7 +66,7 @@ def cells_to_verify(registry: Registry, env: Environment | None = None, family: 
         for opt in published.optimization_names:
             if optimization and opt != optimization:
                 continue
-            if published.cell(model.family, opt).status is Support.SUPPORTED:
+            if published.cell(model.family, opt).status in wanted:
                 out.append((model.name, opt, matrix.cell(model.family, opt).status))
     return out
 
@@ -90,6 +93,17 @@ class Verifier:
         return run(model, optimize=optimize, sets=sets, seed=0, registry=self.registry, device=self.device,
                    **generation)
 
+    def verify_all(self, cells: list[tuple[str, str, Support]],
+                   on_result: Any = None) -> list[VerifyResult]:
+        """Verify cells in order; ``on_result(index, total, result)`` after each (progress)."""
+        results = []
+        for i, (model, opt, status) in enumerate(cells, start=1):
+            res = self.verify(model, opt, status)
+            results.append(res)
+            if on_result is not None:
+                on_result(i, len(cells), res)
+        return results
+
     def verify(self, model: str, optimization: str, status: Support | None = None) -> VerifyResult:
         spec = self.registry.optimization(optimization).spec
         from omni.names import norm
@@ -97,7 +111,7 @@ class Verifier:
         family = self.registry.models[norm(model)].spec.family
         tolerance = f"max|Δ| <= {LOSSLESS_ATOL:g}" if spec.lossless else f"PSNR >= {spec.tolerance_psnr:g} dB"
         today = _dt.date.today().isoformat()
-        if status is not None and status is not Support.SUPPORTED:
+        if status is not None and status not in (Support.SUPPORTED, Support.UNTESTED):
             return VerifyResult(model, family, optimization, "unavailable", f"cell is {status.value} here",
                                 tolerance=tolerance, date=today)
         generation = dict(spec.verify_generation)
@@ -109,9 +123,9 @@ class Verifier:
             baseline = self._baselines[key]
             overrides = dict(spec.verify_overrides)
             if spec.verify_prepare:
-                from omni.plugins import import_path
+                from omni.behaviour import resolve
 
-                overrides.update(import_path(spec.verify_prepare)(model, self._workdir()))
+                overrides.update(resolve(spec.verify_prepare)(model, self._workdir()))
             result = self._run(model, [spec.name], overrides, generation)
         except Exception as exc:  # noqa: BLE001 - one broken cell must not hide the others
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -131,8 +145,8 @@ class Verifier:
         if not np.isfinite(out).all():
             return VerifyResult(model, family, spec.name, "fail", "output has non-finite values", **common)
         if spec.stage.value == "cache":
-            reused = sum(c["reused"] for c in result.report.cache_hits)
-            if not result.report.cache_hits or reused == 0:
+            own = [c for c in result.report.cache_hits if c["method"] == spec.name]
+            if not own or sum(c["reused"] for c in own) == 0:
                 return VerifyResult(model, family, spec.name, "fail",
                                     "applied but reused no denoiser call at the verification settings", **common)
         max_abs = float(np.max(np.abs(out - baseline)))
@@ -155,9 +169,15 @@ def to_markdown(results: list[VerifyResult]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        psnr_text = "∞" if r.psnr is None and r.max_abs == 0 else ("" if r.psnr is None else f"{r.psnr:.1f}")
+        psnr_text = "identical" if r.psnr is None and r.max_abs == 0 else ("" if r.psnr is None else f"{r.psnr:.1f}")
         lines.append(
             f"| {r.model} | `{r.optimization}` | {r.status} | {'' if r.max_abs is None else f'{r.max_abs:.2e}'} "
             f"| {psnr_text} | {r.tolerance.replace('|', chr(92) + '|')} | {'' if r.seconds is None else r.seconds} | {r.device} | {r.date} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def summary(results: list[VerifyResult]) -> str:
+    counts = {k: sum(r.status == k for r in results) for k in ("pass", "fail", "unavailable")}
+    return (f"{len(results)} cell(s): {counts['pass']} passed, {counts['fail']} failed, "
+            f"{counts['unavailable']} unavailable here")

@@ -27,9 +27,7 @@ def omni_register_families():
     yield FamilySpec(name="{name}", summary="test family", pipelines=("{pipeline}",),
                      hub_patterns=("acme-ai/{name}-*",),
                      facts=FamilyFacts(denoiser="{denoiser}", denoiser_components=("transformer",), modality="image",
-                                       tasks=("t2i",), guidance="cfg", vae_class="AutoencoderKL",
-                                       model_cpu_offload_seq="text_encoder->transformer->vae",
-                                       block_attrs={blocks!r}),
+                                       tasks=("t2i",), guidance="cfg", block_attrs={blocks!r}),
                      claims={claims})
 '''
 

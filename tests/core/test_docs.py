@@ -13,10 +13,23 @@ from omni.plugins import Selection, load_registry
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
+REGENERATE = "run `python -m omni.docs_tables docs`"
+
+
 def test_support_matrix_doc_is_generated_and_fresh():
-    expected = CompatMatrix(load_registry(selection=Selection(), strict=False)).to_markdown()
+    from omni.docs_tables import matrix_markdown
+
+    expected = matrix_markdown(CompatMatrix(load_registry(selection=Selection(), strict=False)))
     committed = (DOCS / "support-matrix.md").read_text()
-    assert committed == expected, "docs/support-matrix.md is stale: run `omni matrix --markdown > docs/support-matrix.md`"
+    assert committed == expected, f"docs/support-matrix.md is stale: {REGENERATE}"
+
+
+def test_traits_table_in_the_plugin_guide_is_fresh():
+    from omni.docs_tables import replace_generated, traits_markdown
+
+    guide = (DOCS / "plugin-guide.md").read_text()
+    expected = replace_generated(guide, "traits", traits_markdown(load_registry(selection=Selection(), strict=False)))
+    assert guide == expected, f"the traits table in docs/plugin-guide.md is stale: {REGENERATE}"
 
 
 HOOKS = sorted(n for n in dir(hookspecs.OmniSpecs) if n.startswith("omni_"))
@@ -35,8 +48,8 @@ def test_every_hook_is_documented_with_signature_and_example(hook):
     assert "Example::" in getattr(hookspecs.OmniSpecs, hook).__doc__
 
 
-DECLARATIONS = [specs.FamilySpec, specs.FamilyFacts, specs.TeaCacheFacts, specs.OptimizationSpec, specs.Option,
-                specs.ConfigKey, specs.Needs, specs.Claim, specs.ModelSpec]
+DECLARATIONS = [specs.FamilySpec, specs.FamilyFacts, specs.Limits, specs.OptimizationSpec, specs.Option,
+                specs.ConfigKey, specs.Needs, specs.Claim, specs.ModelSpec, specs.PresetSpec]
 
 
 @pytest.mark.parametrize("cls", DECLARATIONS, ids=lambda c: c.__name__)

@@ -107,15 +107,19 @@ def test_conflicts_listing_and_unknown_names(registry):
 
 
 def test_markdown_renders_both_tables(registry):
-    text = CompatMatrix(registry).to_markdown()
+    from omni.docs_tables import matrix_markdown
+
+    text = matrix_markdown(CompatMatrix(registry))
     assert "## Families × optimizations" in text and "## Optimizations × optimizations" in text
     assert "acme blocks return tuples" in text
 
 
-def test_explicit_supported_claim_overrides_missing_trait(plugin_dir, load, opt_src, fam_src):
+def test_a_supported_claim_never_overrides_a_missing_trait(plugin_dir, load, opt_src, fam_src):
     plugin_dir("omni-family-acme", "0.1", {"acme": "acme_mod"}, {
         "acme_mod": fam_src("acme", claims="{'needs_unet': omni.supported('calibrated for acme')}")})
     plugin_dir("omni-plugin-needs_unet", "0.1", {"needs_unet": "nu_mod"}, {
         "nu_mod": opt_src("needs_unet", "nu_mod", traits=("denoiser:unet",))})
-    cell = CompatMatrix(load()).cell("acme", "needs_unet")
-    assert cell.status is Support.SUPPORTED and cell.reasons == ("calibrated for acme",)
+    reg = load()
+    cell = CompatMatrix(reg).cell("acme", "needs_unet")
+    assert cell.status is Support.UNSUPPORTED and "acme lacks trait(s) denoiser:unet" in cell.reasons[0]
+    assert any("acme × needs_unet is claimed supported, but acme lacks denoiser:unet" in f for f in reg.findings)

@@ -4,6 +4,7 @@ import pytest
 
 from omni.errors import PluginError
 from omni.plugins import Selection
+from omni.registry import ContestedName
 
 
 def test_loads_real_declarations_with_provenance(plugin_dir, load, opt_src, fam_src):
@@ -61,28 +62,97 @@ def omni_register_familes():
     assert rec.status == "invalid" and "omni_register_familes" in rec.error
 
 
-def test_name_clash_names_both_distributions(plugin_dir, load, opt_src):
+def test_name_clash_is_contested_never_settled_by_order(plugin_dir, load, opt_src):
     plugin_dir("omni-plugin-aaa", "1.0", {"aaa": "aaa_mod"}, {"aaa_mod": opt_src("same_name", "aaa_mod")})
     plugin_dir("omni-plugin-bbb", "2.0", {"bbb": "bbb_mod"}, {"bbb_mod": opt_src("same_name", "bbb_mod")})
     reg = load()
+    assert {p.name: p.status for p in reg.plugins} == {"aaa": "active", "bbb": "active"}
+    with pytest.raises(ContestedName) as err:
+        reg.optimization("same_name")
+    message = str(err.value)
+    assert "omni-plugin-aaa 1.0" in message and "omni-plugin-bbb 2.0" in message and "OMNI_DISABLE_PLUGINS" in message
+    assert "same_name" not in reg.optimizations
+    assert any("same_name" in p and "omni-plugin-bbb 2.0" in p for p in reg.problems)
+    # the user chooses by disabling one: then the name resolves to the other, whatever the sort order
+    reg = load(selection=Selection.from_env({"OMNI_DISABLE_PLUGINS": "aaa"}))
+    assert reg.optimization("same_name").plugin.distribution == "omni-plugin-bbb"
+
+
+def test_impostor_of_a_bundled_name_makes_the_name_unusable(plugin_dir, load, fam_src):
+    """A third party declaring ``flux`` under an entry-point name sorting first: ``flux`` and every model of
+    it fail with one line naming both distributions, instead of silently resolving to the impostor."""
+    from omni.resolve import resolve_model
+
+    plugin_dir("acme-impostor", "9.9", {"aaa": "imp_mod"}, {"imp_mod": fam_src("flux", pipeline="FluxPipeline")})
+    plugin_dir("omni-family-flux-real", "0.1", {"flux": "real_mod"}, {"real_mod": fam_src("flux", pipeline="FluxPipeline")})
+    reg = load()
+    with pytest.raises(ContestedName, match="acme-impostor 9.9.*omni-family-flux-real 0.1"):
+        resolve_model("flux", reg)
+    with pytest.raises(ContestedName, match="pipeline class 'FluxPipeline'"):
+        reg.family_for_pipeline("FluxPipeline")
+
+
+def test_same_entry_point_name_in_two_distributions_loads_both(plugin_dir, load, opt_src):
+    plugin_dir("omni-plugin-one", "1.0", {"shared": "one_mod"}, {"one_mod": opt_src("one_opt", "one_mod")})
+    plugin_dir("omni-plugin-two", "1.0", {"shared": "two_mod"}, {"two_mod": opt_src("two_opt", "two_mod")})
+    reg = load()
+    assert sorted(p.name for p in reg.plugins) == ["shared", "shared@omni-plugin-two"]
+    assert {"one_opt", "two_opt"} <= set(reg.optimizations)
+
+
+def test_system_exit_at_import_is_a_failed_plugin(plugin_dir, load, opt_src):
+    plugin_dir("omni-plugin-quitter", "0.1", {"quitter": "quit_mod"}, {"quit_mod": "import sys\nsys.exit(3)\n"})
+    plugin_dir("omni-plugin-ok", "0.1", {"ok": "ok_mod"}, {"ok_mod": opt_src("ok_opt", "ok_mod")})
+    reg = load()
     by_name = {p.name: p for p in reg.plugins}
-    assert by_name["aaa"].status == "active"
-    assert by_name["bbb"].status == "invalid"
-    assert "omni-plugin-aaa 1.0" in by_name["bbb"].error and "omni-plugin-bbb 2.0" in by_name["bbb"].error
-    assert reg.optimization("same_name").plugin.name == "aaa"
+    assert by_name["quitter"].status == "failed" and "SystemExit: 3" in by_name["quitter"].error
+    assert "ok_opt" in reg.optimizations
 
 
-def test_optimization_without_any_implementation_is_invalid(plugin_dir, load):
+def test_a_step_can_only_be_wrapped(plugin_dir, load):
+    plain = '''
+import omni
+@omni.hookimpl
+def omni_step(ctx, step):
+    return None
+'''
+    wrapper = '''
+import omni
+@omni.hookimpl(wrapper=True)
+def omni_step(ctx, step):
+    return (yield)
+'''
+    plugin_dir("omni-plugin-plain", "0.1", {"plain": "plain_mod"}, {"plain_mod": plain})
+    plugin_dir("omni-plugin-wrap", "0.1", {"wrap": "wrap_mod"}, {"wrap_mod": wrapper})
+    by_name = {p.name: p for p in load().plugins}
+    assert by_name["plain"].status == "invalid" and "wrapper=True" in by_name["plain"].error
+    assert by_name["wrap"].status == "active"
+
+
+def test_cross_plugin_findings(plugin_dir, load, opt_src, fam_src):
+    plugin_dir("omni-plugin-cache", "0.1", {"cache": "cache_mod"}, {"cache_mod": opt_src("first_block_cache", "cache_mod")})
+    plugin_dir("omni-family-one", "0.1", {"one": "one_mod"}, {"one_mod": fam_src(
+        "one", pipeline="SharedPipeline", claims="{'first_blok_cache': omni.unsupported('typo')}")})
+    plugin_dir("omni-family-two", "0.1", {"two": "two_mod"}, {"two_mod": fam_src("two", pipeline="SharedPipeline")})
+    reg = load()
+    findings = "\n".join(reg.findings)
+    assert "claims 'first_blok_cache', which no installed plugin declares (did you mean first_block_cache?)" in findings
+    assert "pipeline class SharedPipeline is claimed by families 'one' and 'two'" in findings
+    with pytest.raises(ContestedName):
+        reg.family_for_pipeline("SharedPipeline")
+
+
+def test_optimization_without_impl_is_invalid(plugin_dir, load):
     src = '''
 import omni
 from omni.specs import OptimizationSpec
 @omni.hookimpl
 def omni_register_optimizations():
-    yield OptimizationSpec(name="noimpl", stage="cache", summary="x", lossless=True)
+    yield OptimizationSpec(name="noimpl", stage="cache", summary="x", lossless=True, impl=None)
 '''
     plugin_dir("omni-plugin-noimpl", "0.1", {"noimpl": "noimpl_mod"}, {"noimpl_mod": src})
     rec = load().plugins[0]
-    assert rec.status == "invalid" and "no impl" in rec.error
+    assert rec.status == "invalid" and "impl" in rec.error
 
 
 @pytest.mark.parametrize(
@@ -135,4 +205,4 @@ def omni_register_models():
 '''
     plugin_dir("omni-plugin-ghost", "0.1", {"ghost": "ghost_mod"}, {"ghost_mod": src})
     reg = load()
-    assert not reg.models and any("unknown family 'ghost'" in w for w in reg.warnings)
+    assert not reg.models and any("unknown family 'ghost'" in w for w in reg.findings)

@@ -32,7 +32,7 @@ def test_applied_option_flows_from_config_key(registry, baseline):
     jsonschema.validate(result.report.to_json(), schema())
 
 
-def test_failing_optimization_that_changed_nothing_is_reported_and_run_continues(registry, baseline, fake):
+def test_failing_optimization_that_changed_nothing_is_reported_and_run_continues(registry, baseline):
     result = omni.run("tiny-flux", seed=3, optimize=["breaks_cleanly"], registry=registry)
     res = result.report.result("breaks_cleanly")
     assert res.status == "failed" and "RuntimeError: nothing to hook; pipeline unchanged" == res.reason
@@ -77,18 +77,38 @@ def test_unknown_key_and_bad_value_are_rejected(registry):
         omni.run("tiny-flux", config={"enable_scale": True, "scale_factor": -1}, registry=registry)
 
 
-def test_optimize_returns_the_same_pipeline_object(registry):
+def _tiny_pipe(registry):
     from diffusers import DiffusionPipeline
 
-    from omni.plugins import import_path
+    from omni.behaviour import resolve
 
-    spec = registry.models["tiny_flux"].spec
-    pipe = DiffusionPipeline.from_pretrained(str(import_path(spec.build)()), local_files_only=True)
-    same, report = omni.optimize(pipe, {"enable_scale": True}, registry=registry)
-    assert same is pipe and report.result("scale_noise").status == "applied"
+    spec = registry.model("tiny-flux").spec
+    pipe = DiffusionPipeline.from_pretrained(str(resolve(spec.build)()), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_optimize_returns_the_same_pipeline_object_and_a_handle(registry):
+    pipe = _tiny_pipe(registry)
+    handle = omni.optimize(pipe, {"enable_scale": True}, registry=registry)
+    same, report = handle
+    assert same is pipe and handle.pipe is pipe and report.result("scale_noise").status == "applied"
+    assert not hasattr(pipe, "_omni_context")
+    assert report.result("scale_noise").details["reversible"] is True
+    assert handle.undo() == []
+    assert not pipe.transformer._forward_hooks
 
 
 def test_progress_callback_gets_every_step():
     seen = []
     omni.run("tiny-flux", progress=lambda done, total: seen.append((done, total)), num_inference_steps=3)
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_optimize_refuses_a_string_where_a_list_belongs(registry):
+    from omni.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"optimize must be a list of names, e.g. optimize=\['vae_tiling'\]"):
+        omni.run("tiny-flux", optimize="vae_tiling", registry=registry)
+    with pytest.raises(UsageError, match="config must be a mapping"):
+        omni.run("tiny-flux", config=["x"], registry=registry)

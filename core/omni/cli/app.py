@@ -70,7 +70,7 @@ def _plugin_commands() -> None:
     common._state["no_plugins"] = "--no-plugins" in sys.argv[1:]
     try:
         reg = common.registry()
-    except OmniError as exc:  # strict plugin mode: let the command report it
+    except OmniError:  # strict plugin mode: let the command report it
         common._state["registry"] = None
         return
     for impl in reg.pm.hook.omni_register_commands.get_hookimpls():

@@ -25,8 +25,6 @@ def registry():
         reg = load_registry(selection=Selection.from_env(no_plugins=_state["no_plugins"]))
         set_registry(reg)
         _state["registry"] = reg
-        for warning in reg.warnings:
-            err(f"warning: {warning}")
         for problem in reg.problems:
             err(f"warning: {problem}")
     return get_registry()

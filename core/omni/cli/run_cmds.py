@@ -106,10 +106,12 @@ def run(
     try:
         result = _run_with_progress(prep, prompt, seed, device, dtype, generation, show=not json_out)
     except OmniError as exc:
-        prep.report.error = str(exc)
-        prep.report.write(report_path)
+        report = getattr(exc, "report", None) or prep.report
+        report.error = str(exc)
+        report.write(report_path)
         err(f"report with the error written to {report_path}")
         raise
+    _phase(f"writing {output}", show=not json_out)
     result.report.artifacts = save(result.output, output, video=video)
     result.report.artifacts.append({"kind": "report", "path": report_path})
     result.report.write(report_path)
@@ -119,42 +121,81 @@ def run(
         render_report(result.report)
 
 
+def _phase(text: str, *, show: bool) -> None:
+    """One plain line per phase on stderr when it is not a terminal (a terminal gets the live bar)."""
+    if show and not sys.stderr.isatty():
+        err(f"omni: {text}")
+
+
 def _run_with_progress(prep, prompt, seed, device, dtype, generation, show: bool):
     from omni.runtime.api import run as run_api
 
+    run = lambda **kw: run_api(prep.resolved.ref, prompt, prepared=prep, seed=seed, device=device,  # noqa: E731
+                               dtype=dtype, **generation, **kw)
     if not (show and sys.stderr.isatty()):
-        return run_api(prep.resolved, prompt, prepared=prep, seed=seed, device=device, dtype=dtype, **generation)
+        def plain(event: str, data: dict) -> None:
+            if event == "phase":
+                total = f" ({data['total']} steps)" if data.get("total") else ""
+                _phase(f"{data['phase']}{total}", show=show)
+
+        _phase(f"loading {prep.resolved.ref}", show=show)
+        return run(on_event=plain)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=__import__("rich.console").console.Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("denoise", total=None)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"loading {prep.resolved.ref}", total=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def live(event: str, data: dict) -> None:
+            if event == "phase":
+                phase = data["phase"]
+                bar.update(task, description=phase, total=data.get("total") if phase == "denoising" else None,
+                           completed=0)
+            elif event == "step":
+                bar.update(task, description="denoising", completed=data["step"], total=data.get("total"))
 
-        return run_api(prep.resolved, prompt, prepared=prep, seed=seed, device=device, dtype=dtype,
-                       progress=progress, **generation)
+        return run(on_event=live)
 
 
 @handle_errors
-def presets(json_out: bool = typer.Option(False, "--json")) -> None:
-    """List the named presets and the config keys each sets."""
-    from omni.presets import DESCRIPTIONS, PRESETS
+def presets(
+    model: Optional[str] = typer.Argument(None, help="Show what each preset expands to for this model (plan and skips)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the presets as JSON."),
+) -> None:
+    """List the named presets (from plugins) and, for MODEL, exactly what each expands to and what it would skip."""
+    from omni.runtime.session import prepare
 
-    rows = [{"name": n, "description": DESCRIPTIONS[n], "config": PRESETS.get(n, "computed per model")}
-            for n in DESCRIPTIONS]
+    reg = registry()
+    rows = []
+    for declared in reg.presets.values():
+        spec = declared.spec
+        row = {"name": spec.name, "description": spec.description, "config": dict(spec.config),
+               "optimize": list(spec.optimize), "computed": spec.expand is not None,
+               "plugin": declared.plugin.distribution}
+        if model is not None:
+            prep = prepare(model, {}, preset=spec.name, registry=reg)
+            row["expands_to"] = [n for n in prep.config.notes if n.startswith(f"preset {spec.name} expanded to")]
+            row["planned"] = prep.plan.names()
+            row["skipped"] = [f"{s.name}: {'; '.join(s.reasons)}" for s in prep.plan.skipped]
+        rows.append(row)
     if json_out:
         print_json({"presets": rows})
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="presets")
-    for col in ("preset", "description", "config"):
+    table = Table(title="presets" + (f" for {model}" if model else ""))
+    for col in ("preset", "description", "config / plan"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        cfg = r["config"] if isinstance(r["config"], str) else ", ".join(f"{k}={v}" for k, v in r["config"].items())
-        table.add_row(r["name"], r["description"], cfg)
+        if model is None:
+            cfg = ", ".join([f"{k}={v}" for k, v in r["config"].items()] + r["optimize"]) or "computed per model"
+        else:
+            cfg = "plan: " + (", ".join(r["planned"]) or "nothing")
+            if r["skipped"]:
+                cfg += "; skipped: " + "; ".join(r["skipped"])
+        table.add_row(r["name"], escape(r["description"]), escape(cfg))
     console().print(table)
 
 

@@ -1,4 +1,4 @@
-"""``omni verify``: prove every supported cell by a real run on tiny models."""
+"""``omni verify``: prove cells by real runs on tiny models."""
 
 from __future__ import annotations
 
@@ -13,38 +13,62 @@ from omni.cli.common import console, err, handle_errors, print_json, registry
 @handle_errors
 def verify(
     family: Optional[str] = typer.Option(None, "--family", "-f", help="Only this family."),
-    optimization: Optional[str] = typer.Option(None, "--optimization", "-o", help="Only this optimization."),
+    optimization: Optional[str] = typer.Option(None, "--optimization", help="Only this optimization."),
+    include_untested: bool = typer.Option(
+        False, "--include-untested",
+        help="Also run untested cells (for authors); passes are recorded as local proof on this machine, never as a "
+             "supported claim."),
     write: Optional[Path] = typer.Option(None, "--write", help="Folder to write verified-matrix.md/.json into."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
-    json_out: bool = typer.Option(False, "--json"),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as JSON (progress still goes to stderr)."),
 ) -> None:
-    """Run each supported, available (family, optimization) cell on the family's tiny model and check it."""
+    """Run each supported, available (family, optimization) cell on the family's tiny model and check it:
+    applied, finite, same shape, drift within the declared tolerance, and (caches) calls really reused."""
     from omni.environment import Environment
     from omni.errors import UsageError
-    from omni.matrix import CompatMatrix
-    from omni.verify import Verifier, cells_to_verify, to_markdown
+    from omni.verify import Verifier, cells_to_verify, summary, to_markdown
+    from omni.verify_store import record
 
     reg = registry()
-    m = CompatMatrix(reg)
-    from omni.names import did_you_mean
-
-    if family and family not in m.family_names:
-        raise UsageError(f"unknown family {family!r}{did_you_mean(family, m.family_names)}")
-    if optimization and optimization not in m.optimization_names:
-        raise UsageError(f"unknown optimization {optimization!r}{did_you_mean(optimization, m.optimization_names)}")
-    cells = cells_to_verify(reg, Environment.detect(), family=family, optimization=optimization)
+    if family:
+        family = reg.family(family).spec.name
+    if optimization:
+        optimization = reg.optimization(optimization).spec.name
+    if device not in (None, "cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, not {device!r}")
+    cells = cells_to_verify(reg, Environment.detect(), family=family, optimization=optimization,
+                            include_untested=include_untested)
     if not cells:
-        raise UsageError("no supported cell matches (omni matrix shows the declared cells)")
-    verifier = Verifier(reg, device=device)
-    results = []
+        what = "supported or untested" if include_untested else "supported"
+        raise UsageError(f"no {what} cell matches with a tiny model (omni matrix shows the declared cells)")
     con = console()
-    for model, opt, status in cells:
-        res = verifier.verify(model, opt, status)
-        results.append(res)
-        if not json_out:
-            colour = {"pass": "green", "fail": "red"}.get(res.status, "yellow")
-            drift = "" if res.max_abs is None else f" max|Δ|={res.max_abs:.2e} PSNR={res.psnr}"
-            con.print(f"[{colour}]{res.status:11}[/{colour}] {model:14} {opt:28}{drift} ({res.reason})")
+
+    def progress(i: int, total: int, res) -> None:
+        colour = {"pass": "green", "fail": "red"}.get(res.status, "yellow")
+        if res.max_abs == 0:
+            drift = " identical"
+        elif res.max_abs is not None:
+            drift = f" max|Δ|={res.max_abs:.2e} PSNR={res.psnr:.1f} dB"
+        else:
+            drift = ""
+        line = f"[{i}/{total}] {res.status:11} {res.model:14} {res.optimization:28}{drift} ({res.reason})"
+        if json_out:
+            err(line)
+        else:
+            con.print(f"[{colour}]{line}[/{colour}]")
+
+    results = Verifier(reg, device=device).verify_all(cells, on_result=progress)
+    if include_untested:
+        from omni.matrix import CompatMatrix
+        from omni.specs import Support
+
+        published = CompatMatrix(reg, env=None)
+        untested = [r for r in results if r.status != "unavailable"
+                    and published.cell(r.family, r.optimization).status is Support.UNTESTED]
+        if untested:
+            path = record(untested)
+            err(f"local proofs recorded in {path} (omni capabilities shows them; a claim in a declaration is what "
+                "makes a cell supported)")
     if write is not None:
         write.mkdir(parents=True, exist_ok=True)
         (write / "verified-matrix.md").write_text(to_markdown(results))
@@ -52,9 +76,10 @@ def verify(
             __import__("json").dumps([r.to_json() for r in results], indent=2) + "\n")
         err(f"wrote {write / 'verified-matrix.md'} and verified-matrix.json")
     if json_out:
-        print_json({"results": [r.to_json() for r in results]})
-    failed = [r for r in results if r.status == "fail"]
-    if failed:
+        print_json({"results": [r.to_json() for r in results], "summary": summary(results)})
+    else:
+        con.print(summary(results))
+    if any(r.status == "fail" for r in results):
         raise typer.Exit(1)
 
 

@@ -11,10 +11,11 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from omni.config import mapping_arg, names_arg
 from omni.errors import OmniError
+from omni.runtime.execute import Result, run_request
 from omni.runtime.observe import Cancelled
 from omni.runtime.prompt_cache import PromptCache
 from omni.runtime.report import RunReport
@@ -35,20 +36,6 @@ class JobCancelled(OmniError):
 
 class EngineClosed(OmniError):
     """The engine no longer accepts requests."""
-
-
-@dataclass
-class Result:
-    """Output of a generation: ``images`` (N, H, W, C) or ``frames`` (N, F, H, W, C), floats in [0, 1]."""
-
-    report: RunReport
-    images: Any = None
-    frames: Any = None
-    pipe: Any = None
-
-    @property
-    def output(self) -> Any:
-        return self.frames if self.frames is not None else self.images
 
 
 class Job:
@@ -156,11 +143,11 @@ class Engine:
                  prompt_cache: bool | PromptCache = True, max_queue: int = 16, limits: EngineLimits | None = None,
                  lazy: bool = False, prepared: Prepared | None = None,
                  generation: Mapping[str, Any] | None = None) -> None:
-        from omni.runtime.api import check_sequence
-
+        mapping_arg("config", config)
+        mapping_arg("sets", sets)
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
-        self.prepared = prepared or prepare(model, config, optimize=check_sequence("optimize", optimize),
+        self.prepared = prepared or prepare(model, config, optimize=names_arg("optimize", optimize),
                                             sets=sets, preset=preset, strict=strict, registry=registry)
         self.device, self.dtype = device, dtype
         self.limits = limits or EngineLimits()
@@ -176,6 +163,7 @@ class Engine:
         self._accepting = True
         self._worker: threading.Thread | None = None
         self._load_lock = threading.Lock()
+        self._submit_lock = threading.Lock()
         if not lazy:
             self.load()
 
@@ -224,8 +212,8 @@ class Engine:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if job is not None and not job.done:
-                self._queued.pop(job.id, None)
+            if job is not None and self._queued.pop(job.id, None) is not None:
+                job.steps_ran = 0
                 job._finish("cancelled", steps=0, reason="engine closed")
                 cancelled.append(job)
         running = self._running
@@ -256,13 +244,12 @@ class Engine:
             raise EngineClosed("the engine is shutting down and accepts no new request")
         request = self.validate(prompt=prompt, **fields)
         job = Job(self, request, job_id)
-        self._queued[job.id] = job
-        try:
+        with self._submit_lock:  # "queued" reaches listeners before the worker can emit "started"
+            if self._queue.full():
+                raise QueueFull(f"the queue is full ({self._queue.maxsize} waiting); try again later")
+            self._queued[job.id] = job
+            job.emit("queued", {"position": self._queue.qsize() + 1})
             self._queue.put_nowait(job)
-        except queue.Full:
-            self._queued.pop(job.id, None)
-            raise QueueFull(f"the queue is full ({self._queue.maxsize} waiting); try again later") from None
-        job.emit("queued", {"position": self._queue.qsize()})
         return job
 
     def generate(self, prompt: str = "", **fields: Any) -> Result:
@@ -288,9 +275,8 @@ class Engine:
             job = self._queue.get()
             if job is None:
                 return
-            if job.done:  # cancelled while queued
+            if self._queued.pop(job.id, None) is None:  # cancelled while queued: whoever pops it owns it
                 continue
-            self._queued.pop(job.id, None)
             self._running = job
             try:
                 self._run(job)
@@ -298,8 +284,6 @@ class Engine:
                 self._running = None
 
     def _run(self, job: Job) -> None:
-        from omni.runtime.api import run_request
-
         assert self.session is not None
         job.status, job.phase, job.started = "running", "starting", time.time()
         job.emit("started", {"queue_wait_s": round(job.started - job.created, 6)})

@@ -26,7 +26,7 @@ def value_key(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (tuple, list)) and depth < 2 and len(value) <= 64:
         return (type(value).__name__, tuple(value_key(v, depth + 1) for v in value))
     if isinstance(value, Mapping) and depth < 2 and len(value) <= 64:
-        return ("map", id(value), tuple(sorted((str(k), value_key(v, depth + 1)) for k, v in value.items())))
+        return ("map", tuple(sorted((str(k), value_key(v, depth + 1)) for k, v in value.items())))
     if hasattr(value, "_version") and hasattr(value, "data_ptr"):
         return ("tensor", id(value), _version(value), _ptr(value))
     func = getattr(value, "__func__", None)
@@ -40,6 +40,19 @@ def _version(t: Any) -> int:
         return int(t._version)
     except Exception:  # noqa: BLE001 - inference tensors and subclasses without a version counter
         return -1
+
+
+def _sample(t: Any, n: int = 4096) -> float | None:
+    """Sum of up to ``n`` evenly strided elements (float64): a cheap value check, whatever the tensor's size,
+    used to tell an in-place write that an undo restored from one it did not. None when unreadable."""
+    try:
+        flat = t.detach().reshape(-1)
+        if flat.numel() == 0 or flat.device.type == "meta":
+            return 0.0
+        step = max(1, flat.numel() // n)
+        return float(flat[::step].double().sum())
+    except Exception:  # noqa: BLE001 - tensor subclasses (torchao, GGUF) may not support this
+        return None
 
 
 def _ptr(t: Any) -> int:
@@ -66,7 +79,7 @@ def _module(prefix: str, module: Any, out: dict[str, Any]) -> None:
     for pname, p in list(module.named_parameters(remove_duplicate=False)) + list(
             module.named_buffers(remove_duplicate=False)):
         out[f"{prefix}.{pname}#tensor"] = (id(p), type(p).__name__, str(p.dtype), str(p.device), tuple(p.shape),
-                                           _ptr(p), _version(p))
+                                           _ptr(p), _sample(p), _version(p))
 
 
 def fingerprint(pipe: Any) -> dict[str, Any]:
@@ -87,9 +100,19 @@ def fingerprint(pipe: Any) -> dict[str, Any]:
     return out
 
 
-def diff(before: Mapping[str, Any], after: Mapping[str, Any], limit: int = 3) -> list[str]:
-    """Human descriptions of what changed (at most ``limit`` plus a count)."""
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k, _MISSING) != after.get(k, _MISSING))
+def diff(before: Mapping[str, Any], after: Mapping[str, Any], *, undone: bool = False, limit: int = 3) -> list[str]:
+    """Human descriptions of what changed (at most ``limit`` plus a count). With ``undone`` (the step's undo
+    actions ran), a tensor whose only change is its version counter, with equal sampled values, counts as
+    restored: a version counter cannot be turned back."""
+    changed = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key, _MISSING), after.get(key, _MISSING)
+        if a == b:
+            continue
+        if undone and key.endswith("#tensor") and a is not _MISSING and b is not _MISSING \
+                and a[:-1] == b[:-1] and a[-2] is not None:
+            continue
+        changed.append(key)
     out = []
     for key in changed[:limit]:
         path, _, kind = key.partition("#")

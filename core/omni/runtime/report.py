@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass

@@ -14,6 +14,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from omni.behaviour import resolve
 from omni.errors import ModelLoadError, OptimizationFailed, StrictRefusal, UsageError
 from omni.hookspecs import hookimpl
 from omni.registry import Registry
@@ -27,8 +28,6 @@ DEFAULT_LOAD = "omni.loading:load_diffusers"
 @hookimpl(trylast=True)
 def omni_step(ctx: RunContext, step: Step) -> Any:
     """The innermost implementation: the declaration's behaviour."""
-    from omni.plugins import resolve
-
     if step.family is not None:
         return resolve(step.family.load or DEFAULT_LOAD)(ctx, step)
     assert step.optimization is not None
@@ -120,8 +119,8 @@ class StepRunner:
             ctx.load_kwargs, ctx.component_overrides = saved
             changes: list[str] = []
         else:
-            changes = diff(before or {}, fingerprint(ctx.pipe))
-        undone = " (its undo actions ran)" if step.undo_actions else ""
+            changes = diff(before or {}, fingerprint(ctx.pipe), undone=bool(step.undo_actions))
+        undone = " (its undo actions ran; restored values checked on samples)" if step.undo_actions else ""
         if changes or undo_errors:
             what = ", ".join(changes + [f"undo failed: {e}" for e in undo_errors])
             verb = "skipped" if status == "skipped" else "failed"

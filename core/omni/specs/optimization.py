@@ -36,8 +36,9 @@ class OptimizationSpec:
 
     ``traits`` declares the traits this plugin introduces (name -> meaning); ``family_traits`` (an
     import path or callable, light: it runs when plugins load) receives ``(family_spec, data)`` where
-    ``data`` is ``family.extras[<this name>]``, validates it (raise ``ValueError`` with the reason) and
-    returns the traits the family gains from it.
+    ``data`` is ``family.extras[<this name>]`` (an empty mapping for a family without it), validates it
+    (raise ``ValueError`` with the reason) and returns the traits the family gains from it (or from the
+    plugin's own data about the family, such as calibration files).
 
     ``order`` sorts optimizations inside a stage (lower first). ``exclusive_group`` makes every
     member of the group conflict with the others ("cache", "offload"). ``conflicts_with`` adds named

@@ -15,10 +15,11 @@ def generate(model: str, *, seed: int = 0, prompt: str = "a red circle on a blue
     import torch
     from diffusers import DiffusionPipeline
 
-    from omni.plugins import get_registry, import_path
+    from omni.behaviour import resolve
+    from omni.plugins import get_registry
 
     spec = get_registry().models[model.replace("-", "_")].spec
-    pipe = DiffusionPipeline.from_pretrained(str(import_path(spec.build)()), local_files_only=True)
+    pipe = DiffusionPipeline.from_pretrained(str(resolve(spec.build)()), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     kwargs = {**dict(spec.default_generation), **overrides}
     out = pipe(prompt=prompt, generator=torch.Generator("cpu").manual_seed(seed), output_type="np", **kwargs)

@@ -11,7 +11,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 def weights_dir() -> Path:
     """The shipped diffusers folder (what ``ModelSpec.build`` returns)."""
     if not (WEIGHTS / "model_index.json").is_file():
-        from omni.errors import ModelLoadError
+        from omni.sdk import ModelLoadError
 
         raise ModelLoadError(f"the shapes weights are missing from {WEIGHTS} (reinstall omni-model-shapes, or "
                              "train them: python -m omni_model_shapes.train)")

@@ -20,31 +20,29 @@ def eval_prompts(n_seen: int = 32, held_out_seeds: int = 2) -> list[tuple[str, i
 def adherence(optimize: list[str] | None = None, sets: dict[str, Any] | None = None, prompts=None,
               steps: int | None = None, device: str | None = None, registry=None) -> dict[str, Any]:
     """Generate every prompt with the shapes model (optimizations applied once) and score it."""
-    from omni.runtime.api import generation_defaults, load_and_optimize, prepare
-    from omni.runtime.generate import generate
-    from omni.runtime.report import RunReport
+    import omni
 
     from omni_model_shapes.checker import score
 
     prompts = prompts or eval_prompts()
-    prep = prepare("shapes", {}, optimize=optimize or [], sets=sets or {}, registry=registry)
-    ctx = load_and_optimize(prep, device=device)
-    gen = generation_defaults(prep)
-    if steps:
-        gen["num_inference_steps"] = steps
+    engine = omni.Engine("shapes", optimize=list(optimize or []), sets=sets or {}, registry=registry, device=device,
+                         prompt_cache=False)
     images, computed, reused, seconds = [], 0, 0, 0.0
-    for prompt, seed, _ in prompts:
-        report = RunReport(model="shapes", family="flux")
-        t0 = time.perf_counter()
-        out = generate(ctx, report, prompt, gen, seed=seed)
-        seconds += time.perf_counter() - t0
-        images.append(out[0])
-        for cache in report.cache_hits:
-            computed += cache["computed"]
-            reused += cache["reused"]
+    try:
+        for prompt, seed, _ in prompts:
+            t0 = time.perf_counter()
+            result = engine.generate(prompt, seed=seed, num_inference_steps=steps)
+            seconds += time.perf_counter() - t0
+            images.append(result.images[0])
+            for cache in result.report.cache_hits:
+                computed += cache["computed"]
+                reused += cache["reused"]
+            used_steps = result.report.generation["num_inference_steps"]
+    finally:
+        engine.close()
     all_scores = score(images, [p for p, _, _ in prompts])
     held = [i for i, (_, _, h) in enumerate(prompts) if h]
     held_scores = score([images[i] for i in held], [prompts[i][0] for i in held])
-    applied = [r.name for r in prep.report.config_resolved if r.status == "applied"]
+    applied = [r.name for r in engine.load_report.config_resolved if r.status == "applied"]
     return {"scores": all_scores, "held_out": held_scores, "images": images, "seconds": seconds,
-            "applied": applied, "cache_computed": computed, "cache_reused": reused, "steps": gen["num_inference_steps"]}
+            "applied": applied, "cache_computed": computed, "cache_reused": reused, "steps": used_steps}

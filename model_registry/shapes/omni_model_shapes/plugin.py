@@ -16,5 +16,6 @@ def omni_register_models():
                 "the quality yardstick for lossy optimizations",
         build="omni_model_shapes:weights_dir",
         size="tiny",
+        weights="trained",
         default_generation=GENERATION,
     )

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
 
-    from omni.loading import quiet_libraries
+    from omni.sdk import quiet_libraries
 
     quiet_libraries()
     torch.set_num_threads(args.threads)

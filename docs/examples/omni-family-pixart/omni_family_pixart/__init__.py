@@ -1,0 +1,1 @@
+"""Example third-party family plugin: PixArt-alpha, written only from docs/plugin-guide.md."""

@@ -1,0 +1,1 @@
+"""Example optimization plugin: declarations in :mod:`.plugin`, code in :mod:`.impl`."""

@@ -1,0 +1,1 @@
+"""Named presets (declarations in :mod:`.plugin`; ``lossless`` is computed in :mod:`.lossless`)."""
