@@ -43,13 +43,14 @@ class FamilyConformance:
         return load_registry(selection=Selection(), strict=False)
 
     def test_declaration_is_valid_and_active(self, registry):
-        from omni.traits import VOCABULARY
-
         declared = registry.family(self.family)
         record = next(p for p in registry.plugins if p.name == declared.plugin.name)
         assert record.status == "active", record.error
-        assert declared.spec.traits <= VOCABULARY, declared.spec.traits - VOCABULARY
+        traits = registry.traits(self.family)
+        assert traits <= set(registry.vocabulary), traits - set(registry.vocabulary)
         assert self.pipeline_class in declared.spec.pipelines
+        mine = [f for f in registry.findings if f"'{self.family}'" in f or f.startswith(f"{self.family} ")]
+        assert not mine, mine
 
     def test_recognised_from_model_index_only(self, registry, tmp_path):
         from omni.resolve import resolve_model
@@ -99,3 +100,21 @@ class FamilyConformance:
         if self.expected_shape is not None:
             assert first.shape == self.expected_shape
         np.testing.assert_array_equal(first, second)
+
+    @pytest.mark.slow
+    def test_claimed_cells_pass_verification(self, registry):
+        """Every cell this family claims supported is proven by a real run (a false claim fails here)."""
+        from omni.environment import Environment
+        from omni.specs import Support
+        from omni.verify import Verifier, cells_to_verify
+
+        if self.tiny_model is None:
+            pytest.skip("family ships no tiny model")
+        claimed = {name for name, claim in registry.family(self.family).spec.claims.items()
+                   if claim.status is Support.SUPPORTED}
+        cells = [c for c in cells_to_verify(registry, Environment.detect(), family=self.family)
+                 if c[0] == self.tiny_model and c[1] in claimed and c[2] is Support.SUPPORTED]
+        if not cells:
+            pytest.skip("no claimed cell is available on this host")
+        failed = [r for r in Verifier(registry).verify_all(cells) if r.status != "pass"]
+        assert not failed, failed

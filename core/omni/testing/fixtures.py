@@ -1,18 +1,42 @@
-"""pytest fixtures for omni and its plugins. Enable with ``pytest_plugins = ["omni.testing.fixtures"]``."""
+"""pytest fixtures for omni and its plugins. Enable with ``pytest_plugins = ["omni.testing.fixtures"]``.
+
+Hermetic by construction: before collection, ``OMNI_CACHE_DIR`` is pointed at a private folder (a fresh
+temporary one, or ``$OMNI_TEST_CACHE_DIR`` to reuse built test models across runs), so no test and no
+collection-time registry ever reads the user's ``~/.cache/omni`` (calibrations, local proofs, models).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 
+_CREATED: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    reuse = os.environ.get("OMNI_TEST_CACHE_DIR")
+    if reuse:
+        os.environ["OMNI_CACHE_DIR"] = reuse
+    else:
+        folder = tempfile.mkdtemp(prefix="omni-test-cache-")
+        _CREATED.append(folder)
+        os.environ["OMNI_CACHE_DIR"] = folder
+    os.environ.pop("OMNI_TEACACHE_DIR", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _CREATED:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 @pytest.fixture(scope="session", autouse=True)
-def _omni_offline_single_thread(tmp_path_factory):
-    """Offline, one torch thread, and a private model cache for the session."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ.setdefault("OMNI_CACHE_DIR", str(tmp_path_factory.mktemp("omni-cache")))
+def _omni_single_thread():
+    """One torch thread (two threads on a busy 2-core box can be many times slower)."""
     try:
         import torch
 
