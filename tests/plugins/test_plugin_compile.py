@@ -29,3 +29,15 @@ def test_eager_backend_regional_compile_is_exact():
     details = result.report.result("compile").details
     assert details["how"] == ["compile_repeated_blocks"] and details["compiled_modules"] == 2
     assert abs(result.images - base).max() <= 1e-6
+
+
+def test_undo_removes_the_compiled_wrappers_and_the_raised_recompile_limit():
+    import torch
+
+    from omni.testing.undo import check_undo
+
+    limit = torch._dynamo.config.recompile_limit
+    base, compiled, pipe = check_undo("tiny-flux", ["compile"], sets={"compile.backend": "eager"})
+    assert abs(compiled - base).max() <= 1e-6
+    assert not any("_compiled_call_impl" in vars(m) for m in pipe.transformer.modules())
+    assert torch._dynamo.config.recompile_limit == limit

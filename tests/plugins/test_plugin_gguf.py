@@ -1,8 +1,8 @@
 """GGUF: `omni convert` writes the denoiser per qtype, `--optimize gguf` loads it back within the
 measured drift, and every bad file stops the run with exit 2 and one line naming the file.
 
-The generic `omni verify` cannot express a gguf cell (the file depends on the model), so these
-round trips are the evidence for gguf on flux; see plugins/gguf/README.md."""
+`omni verify` proves Q8_0 per family (the declaration's verify_prepare converts the model first);
+these round trips cover the other qtypes."""
 
 import os
 import subprocess
@@ -27,8 +27,8 @@ class TestGGUF(OptimizationConformance):
     run_verification = False
 
 
-# measured on tiny-flux (CPU, fp32, seed 0): PSNR vs the safetensors run, file bytes / fp32 bytes
-# Q8_0 61.0 dB 0.307 | Q5_1 45.5 dB 0.231 | Q4_0 37.9 dB 0.186 | BF16 66.5 dB 0.530
+# qtype -> (PSNR floor vs the safetensors run, max file bytes / fp32 bytes): under the tiny-flux figures in
+# docs/benchmarks.md (Quantization)
 QTYPES = {"Q8_0": (52.0, 0.32), "Q5_1": (40.0, 0.24), "Q4_0": (32.0, 0.20), "BF16": (58.0, 0.54)}
 
 
@@ -65,6 +65,7 @@ def test_convert_and_round_trip(qtype, converted, baseline):
     res = result.report.result("gguf")
     assert res.status == "applied", res.reason
     assert res.details["formats"] == {"transformer": f"gguf:{qtype}"} and res.details["layout"] == "diffusers keys"
+    assert res.details["reversible"] is False  # the weights were loaded from the file
     assert result.report.device_placement["transformer"]["quantization"] == f"gguf:{qtype}"
     params = [p for p in result.pipe.transformer.parameters() if type(p).__name__ == "GGUFParameter"]
     assert len(params) == info["quantized"]
@@ -74,7 +75,7 @@ def test_convert_and_round_trip(qtype, converted, baseline):
 
 @pytest.mark.parametrize("model", ["tiny-sd15", "tiny-sdxl", "tiny-sd3"])
 def test_q8_round_trip_on_other_families(model, tmp_path):
-    # measured (CPU fp32): sd15 67.8, sdxl 65.6, sd3 56.4 dB; a UNet file keeps its convolutions F32
+    # figures per family: docs/benchmarks.md (Quantization); a UNet file keeps its convolutions F32
     if model.replace("-", "_") not in get_registry().models:
         pytest.skip(f"{model} is not installed")
     path = str(tmp_path / f"{model}.gguf")

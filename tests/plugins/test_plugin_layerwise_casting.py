@@ -23,7 +23,6 @@ def test_parameter_bytes_shrink_and_irreversibility_is_reported():
     assert res.details["bytes_after"]["transformer"] == pb["after"]
     assert result.report.memory["param_bytes"]["vae"]["after"] == result.report.memory["param_bytes"]["vae"]["before"]
     assert result.report.device_placement["transformer"]["quantization"] == "layerwise float8_e4m3fn"
-    assert not registry_spec().reversible
     # lossy, within the declared floor
     assert 0 < psnr(result.images, base) < float("inf")
     assert psnr(result.images, base) >= registry_spec().tolerance_psnr
@@ -31,6 +30,13 @@ def test_parameter_bytes_shrink_and_irreversibility_is_reported():
 
 def registry_spec():
     return get_registry().optimization("layerwise_casting").spec
+
+
+def test_optimize_reports_it_cannot_be_undone():
+    pipe = omni.run("tiny-flux").pipe
+    handle = omni.optimize(pipe, {"enable_layerwise_casting": True})
+    assert handle.report.result("layerwise_casting").details["reversible"] is False
+    assert handle.undo() == ["layerwise_casting: has no undo"]
 
 
 def test_storage_dtype_option_is_used():

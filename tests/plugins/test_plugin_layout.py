@@ -6,6 +6,7 @@ import omni
 from omni.matrix import CompatMatrix
 from omni.plugins import get_registry
 from omni.testing import OptimizationConformance
+from omni.testing.undo import check_undo
 
 
 class TestFuseQkv(OptimizationConformance):
@@ -73,3 +74,15 @@ def test_channels_last_is_for_conv_heavy_denoisers_and_covers_the_vae():
         assert conv.weight.is_contiguous(memory_format=torch.channels_last)
         assert not conv.weight.is_contiguous()
     np.testing.assert_allclose(result.images, base, atol=1e-4)
+
+
+def test_undo_unfuses_the_projections():
+    _, _, pipe = check_undo("tiny-flux", ["fuse_qkv"])
+    assert not any(getattr(m, "fused_projections", False) for m in pipe.transformer.modules())
+    assert not any(hasattr(m, "to_qkv") for m in pipe.transformer.modules())
+
+
+def test_undo_restores_the_contiguous_layout():
+    _, _, pipe = check_undo("tiny-sd15", ["channels_last"])
+    for component in (pipe.unet, pipe.vae):
+        assert all(p.is_contiguous() for p in component.parameters())

@@ -8,6 +8,7 @@ import pytest
 
 import omni
 from omni.testing import OptimizationConformance
+from omni.testing.undo import check_undo
 
 ACCEL = ("model_cpu_offload", "sequential_cpu_offload", "group_offload", "layerwise_offload")
 ENV1 = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -77,7 +78,7 @@ def test_offloads_are_mutually_exclusive_and_disk_offload_conflicts_are_declared
 
 
 def test_accelerator_offload_claims_on_a_gpu_host():
-    """Claims come from omni's verifier on an H100; pipeline group offload is unsupported where it failed."""
+    """Claims come from omni's verifier on a GPU; pipeline group offload is unsupported where it failed."""
     from omni.environment import Environment
     from omni.matrix import CompatMatrix
     from omni.plugins import get_registry
@@ -93,19 +94,15 @@ def test_accelerator_offload_claims_on_a_gpu_host():
 
 
 RSS = """
-import gc, sys, torch
-from omni.runtime.api import generation_defaults, load_and_optimize, prepare
-from omni.runtime.generate import generate
+import gc, sys, torch, omni
 from omni.runtime.measure import rss_bytes
-from omni.runtime.report import RunReport
 torch.set_num_threads(1)
-prep = prepare("medium-flux", {}, optimize=sys.argv[1:])
-ctx = load_and_optimize(prep, device="cpu", dtype="float32")
-gen = {**generation_defaults(prep), "num_inference_steps": 2}  # 256², activations large enough to matter
-for _ in range(3):  # steady state: resident RAM must not creep back run after run
-    generate(ctx, RunReport(model="medium-flux", family="flux"), "a red circle", gen, seed=0)
+engine = omni.Engine("medium-flux", optimize=sys.argv[1:], device="cpu", dtype="float32", prompt_cache=False)
+for _ in range(3):  # steady state: resident RAM must not creep back run after run; 256², activations that matter
+    engine.generate("a red circle", seed=0, num_inference_steps=2)
 gc.collect()
-print(rss_bytes(), prep.report.memory["param_bytes"]["transformer"]["before"])
+print(rss_bytes(), engine.load_report.memory["param_bytes"]["transformer"]["before"])
+engine.close()
 """
 
 
@@ -119,13 +116,52 @@ def test_disk_offload_lowers_resident_ram_and_is_exact():
 
     plain, weights = rss()
     offloaded, _ = rss("disk_offload")
-    # measured: ~0.76x the weights freed; without the zero-storage placeholders ~0.42x
+    # without the zero-storage placeholders well under 0.6x of the weights is freed (docs/benchmarks.md, memory)
     assert plain - offloaded > 0.6 * weights, (plain, offloaded, weights)
     base = omni.run("tiny-flux").images
     result = omni.run("tiny-flux", optimize=["disk_offload"])
     np.testing.assert_array_equal(base, result.images)
     details = result.report.result("disk_offload").details
     assert details["files"] > 0 and details["bytes_on_disk"] > 0 and details["zero_storage_placeholders"] > 0
+
+
+def test_disk_offload_undo_reads_the_weights_back_and_removes_its_files():
+    _, _, pipe = check_undo("tiny-flux", ["disk_offload"])
+    assert _no_hooks_left(pipe.transformer)
+    assert all(p.untyped_storage().nbytes() > 0 for p in pipe.transformer.parameters())
+
+
+def test_disk_offload_undo_after_generating_on_its_own_path(tmp_path):
+    pipe = omni.run("tiny-flux").pipe
+    handle = omni.optimize(pipe, {"group_offload_disk_path": str(tmp_path)})
+    path = handle.report.result("disk_offload").details["path"]
+    handle.generate("a red circle", seed=0, num_inference_steps=2, height=64, width=64)
+    assert os.listdir(path)
+    assert handle.undo() == []
+    assert not os.path.exists(path) and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("offload_type", ["block_level", "leaf_level"])
+def test_group_offload_undo_removes_every_hook(offload_type, monkeypatch):
+    """Installed and removed on the CPU (onload device = the CPU: diffusers runs it, it saves nothing):
+    what the undo of the accelerator path does, minus the device move."""
+    import torch
+
+    from omni_plugin_offload import impl
+
+    monkeypatch.setenv("OMNI_CUDA_CAPABILITY", "9.0")
+    monkeypatch.setattr(impl, "_device", lambda ctx: torch.device("cpu"))
+    _, _, pipe = check_undo("tiny-flux", ["group_offload"], sets={"group_offload.offload_type": offload_type})
+    for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
+        assert _no_hooks_left(getattr(pipe, name)), name
+
+
+def _no_hooks_left(module):
+    """No diffusers hook and no instance ``forward`` anywhere below ``module`` (a registry may remain
+    where one was before the step: the pipeline's ``cache_context`` makes one on the transformer)."""
+    registries = [m._diffusers_hook for m in module.modules() if "_diffusers_hook" in vars(m)]
+    return len(registries) <= 1 and not any(r.hooks for r in registries) and \
+        not any("forward" in vars(m) for m in module.modules())
 
 
 PATH_RUN = """
@@ -162,15 +198,11 @@ def test_disk_offload_path_never_reads_stale_files_and_is_removed_at_exit(tmp_pa
 
 # ---------------------------------------------------------------------------------------------- GPU
 GPU_RUN = """
-import json, sys, numpy as np, torch
-from omni.runtime.api import generation_defaults, load_and_optimize, prepare
-from omni.runtime.generate import generate
-from omni.runtime.report import RunReport
+import json, sys, numpy as np, torch, omni
 
 out, model, opt = sys.argv[1], sys.argv[2], sys.argv[3:]
-prep = prepare(model, {}, optimize=opt)
-ctx = load_and_optimize(prep, device="cuda", dtype="float32")
-tr = ctx.pipe.transformer
+engine = omni.Engine(model, optimize=opt, device="cuda", dtype="float32", prompt_cache=False)
+tr = engine.pipe.transformer
 blocks = [b for c in tr.children() if isinstance(c, torch.nn.ModuleList) for b in c]
 seen = {"max_blocks": 0}
 
@@ -180,19 +212,17 @@ def count(*_):
 
 for b in blocks:  # a leaf inside the block: runs after the block's own onload hook
     next(m for m in b.modules() if list(m.parameters(recurse=False))).register_forward_pre_hook(count)
-gen = {**generation_defaults(prep), "num_inference_steps": 4}
-report = RunReport(model=model, family=prep.resolved.family)
-generate(ctx, report, "a red circle", gen, seed=0)  # warm-up
+engine.generate("a red circle", seed=0, num_inference_steps=4)  # warm-up
 torch.cuda.synchronize()
 torch.cuda.reset_peak_memory_stats()
-report = RunReport(model=model, family=prep.resolved.family)
-images = generate(ctx, report, "a red circle on a blue background", gen, seed=0)
+result = engine.generate("a red circle on a blue background", seed=0, num_inference_steps=4)
 torch.cuda.synchronize()
-np.save(out, images)
-res = prep.report.result(opt[0]) if opt else None
+np.save(out, result.images)
+res = engine.load_report.result(opt[0]) if opt else None
 print("RESULT " + json.dumps({"status": res.status if res else "baseline", "reason": res.reason if res else None,
       "peak": torch.cuda.max_memory_allocated(), "resident": torch.cuda.memory_allocated(),
-      "latency_s": report.timings["generate"], "max_blocks": seen["max_blocks"], "blocks": len(blocks)}))
+      "latency_s": result.report.timings["generate"], "max_blocks": seen["max_blocks"], "blocks": len(blocks)}))
+engine.close()
 """
 
 

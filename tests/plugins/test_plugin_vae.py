@@ -1,8 +1,8 @@
 import numpy as np
-import pytest
 
 import omni
 from omni.testing import OptimizationConformance
+from omni.testing.undo import check_undo
 
 
 class TestVaeSlicing(OptimizationConformance):
@@ -36,3 +36,11 @@ def test_slicing_matches_batched_decode():
     sliced = omni.run("tiny-flux", optimize=["vae_slicing"], num_images_per_prompt=2).images
     assert base.shape[0] == 2
     np.testing.assert_allclose(base, sliced, atol=1e-5)  # batched vs per-sample conv kernels differ ~4e-6
+
+
+def test_undo_restores_the_untiled_unsliced_vae():
+    base, tiled, pipe = check_undo("tiny-flux", ["vae_tiling", "vae_slicing"], sets={"vae_tiling.tile_size": 48},
+                                   num_images_per_prompt=2)
+    assert not np.array_equal(base, tiled)  # tiling really changed the decode before it was undone
+    assert not pipe.vae.use_tiling and not pipe.vae.use_slicing
+    assert pipe.vae.tile_sample_min_size == pipe.vae.config.sample_size != 48

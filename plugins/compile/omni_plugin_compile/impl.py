@@ -1,76 +1,62 @@
-"""Delegates to ``ModelMixin.compile_repeated_blocks`` / ``nn.Module.compile`` (in place).
+"""Delegates to ``nn.Module.compile`` (in place) on the denoiser's repeated blocks or on the whole
+denoiser.
 
-Traps handled (diffusers-0.42-notes.md §4): ``pipe.transformer = torch.compile(...)`` breaks the
-pipeline, so compile in place; cache/offload hooks are per-block objects dynamo guards on, so the
-recompile limit is raised in proportion to the block count; ``fullgraph`` is refused with hooks.
+Traps handled: ``pipe.transformer = torch.compile(...)`` replaces the component with a wrapper the
+pipeline does not expect, so compile in place; cache/offload hooks are per-block objects dynamo
+guards on, so the recompile limit is raised in proportion to the block count; ``fullgraph`` is
+refused over such hooks (their decisions are ``torch.compiler.disable``'d).
 """
 
 from __future__ import annotations
 
-from omni.runtime.context import Applied, Skip
+from typing import Any
+
+from omni.sdk import Applied, RunContext, Skip, Step, blocks, denoisers
 
 HOOKED_STAGES = ("cache", "place")
 
 
-def _blocks(module, attrs):
-    import torch
+def _targets(ctx: RunContext, mode: str) -> list[tuple[list[Any], str]]:
+    """Per denoiser: the modules to compile and how they were found."""
+    plans = []
+    for name, module in denoisers(ctx):
+        if mode == "full":
+            plans.append(([module], "full"))
+        elif getattr(module, "_repeated_blocks", None):
+            found = [m for m in module.modules() if type(m).__name__ in module._repeated_blocks]
+            plans.append((found, "compile_repeated_blocks"))
+        else:
+            found = [block for _, block in blocks(module, ctx.family.facts.block_attrs)]
+            if not found:
+                raise Skip(f"{name} has no _repeated_blocks and no declared block list")
+            plans.append((found, "block lists"))
+    return plans
 
-    out = []
-    for name in attrs:
-        container = getattr(module, name, None)
-        if isinstance(container, torch.nn.ModuleList):
-            out.extend(container)
-    return out
+
+def _uncompile(module: Any) -> None:
+    vars(module).pop("_compiled_call_impl", None)
 
 
-def apply(ctx, step) -> Applied:
+def apply(ctx: RunContext, step: Step) -> Applied:
     import torch
 
     opts = step.options
-    hook_steps = [name for name in ctx.applied if _stage_of(name) in HOOKED_STAGES]
-    if opts["fullgraph"] and hook_steps:
-        raise Skip(f"fullgraph=True cannot trace through the hooks of {', '.join(hook_steps)} "
+    hooked = [name for name, stage in ctx.stages.items() if stage in HOOKED_STAGES]
+    if opts["fullgraph"] and hooked:
+        raise Skip(f"fullgraph=True cannot trace through the hooks of {', '.join(hooked)} "
                    "(torch.compiler.disable'd decisions); use fullgraph=false")
-    targets = ctx.denoisers()
-    if not targets:
-        raise Skip("the pipeline has no denoiser component")
-    plans = []
-    for name, module in targets:
-        if opts["mode"] == "full":
-            plans.append((name, [module], "full"))
-        elif getattr(module, "_repeated_blocks", None):
-            blocks = [m for m in module.modules() if type(m).__name__ in module._repeated_blocks]
-            plans.append((name, blocks, "compile_repeated_blocks"))
-        else:
-            blocks = _blocks(module, ctx.family.facts.block_attrs)
-            if not blocks:
-                raise Skip(f"{name} has no _repeated_blocks and no declared block list")
-            plans.append((name, blocks, "block lists"))
-    kwargs = {"backend": opts["backend"], "fullgraph": bool(opts["fullgraph"]), "dynamic": bool(opts["dynamic"])}
-    n_blocks = sum(len(b) for _, b, _ in plans)
+    plans = _targets(ctx, opts["mode"])
+    modules = [m for found, _ in plans for m in found]
+    if any("_compiled_call_impl" in vars(m) for m in modules):
+        raise Skip("the denoiser is already compiled")
     limit_before = torch._dynamo.config.recompile_limit
-    torch._dynamo.config.recompile_limit = max(limit_before, 8 + 2 * n_blocks)
-    compiled = []
-    for _, modules, _ in plans:
-        for module in modules:
-            module.compile(**kwargs)
-            compiled.append(module)
-
-    def undo() -> None:
-        for module in compiled:
-            module._compiled_call_impl = None
-        torch._dynamo.config.recompile_limit = limit_before
-
+    torch._dynamo.config.recompile_limit = max(limit_before, 8 + 2 * len(modules))
+    step.on_undo(lambda: setattr(torch._dynamo.config, "recompile_limit", limit_before))
+    kwargs = {"backend": opts["backend"], "fullgraph": bool(opts["fullgraph"]), "dynamic": bool(opts["dynamic"])}
+    for module in modules:
+        module.compile(**kwargs)
+        step.on_undo(lambda m=module: _uncompile(m))
     ctx.notes.append("compile: the first denoising step includes compilation time (see timings.steps[0])")
-    return Applied(details={"mode": opts["mode"], "how": sorted({how for _, _, how in plans}),
-                            "compiled_modules": len(compiled), "backend": opts["backend"],
-                            "recompile_limit": torch._dynamo.config.recompile_limit}, undo=undo)
-
-
-def _stage_of(name):
-    from omni.plugins import get_registry
-
-    try:
-        return get_registry().optimization(name).spec.stage.value
-    except KeyError:
-        return None
+    return Applied(details={"mode": opts["mode"], "how": sorted({how for _, how in plans}),
+                            "compiled_modules": len(modules), "backend": opts["backend"],
+                            "recompile_limit": torch._dynamo.config.recompile_limit})

@@ -1,12 +1,11 @@
 """Declarations only (no torch import)."""
 
-import omni
-from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
+from omni.sdk import ConfigKey, Needs, OptimizationSpec, Option, Stage, hookimpl, supported
 
 VERIFIED = ("flux",)
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     yield OptimizationSpec(
         name="compile",
@@ -28,6 +27,6 @@ def omni_register_optimizations():
             ConfigKey("enforce_eager", disables=True),
         ),
         claims={f: supported("verified: omni verify (inductor)") for f in VERIFIED},
-        needs=omni.Needs(packages=("torch>=2.4",)),
+        needs=Needs(packages=("torch>=2.4",)),
         order=10,
     )

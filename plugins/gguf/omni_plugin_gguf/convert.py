@@ -15,18 +15,11 @@ import json
 import math
 import os
 import tempfile
-from types import SimpleNamespace
 from typing import Any
 
-from omni.errors import UsageError
+from omni.sdk import UsageError, meta_component, model_components, model_folder, registry, resolve
 
-from omni_plugin_gguf.components import (
-    linear_weight_names,
-    local_folder,
-    meta_model,
-    pick_component,
-    read_index,
-)
+from omni_plugin_gguf.components import linear_weight_names, pick_component
 from omni_plugin_gguf.qtypes import K_QUANT_NOTE, K_QUANTS, WRITABLE
 
 
@@ -90,7 +83,7 @@ def convert_component(folder: str, class_name: str, qtype: str, output: str, *, 
     qtype = normalise_qtype(qtype)
     qt = gguf.GGMLQuantizationType[qtype]
     block, _ = gguf.GGML_QUANT_SIZES[qt]
-    meta = meta_model(folder, class_name)
+    meta = meta_component(folder, class_name)
     expected = {k: tuple(v.shape) for k, v in meta.state_dict().items()}
     linear = linear_weight_names(meta)
     tensors = TensorSource(folder)
@@ -150,18 +143,10 @@ def convert_component(folder: str, class_name: str, qtype: str, output: str, *, 
 
 def convert_model(model: str, qtype: str, output: str, *, component: str | None = None) -> dict[str, Any]:
     """Resolve MODEL like every omni command and write its denoiser (or ``component``) to ``output``."""
-    from omni.loading import model_source
-    from omni.plugins import get_registry
-    from omni.resolve import resolve_model
-
-    reg = get_registry()
-    resolved = resolve_model(model, reg)
-    if resolved.kind == "family":
-        raise UsageError(f"{model!r} names a family, not a model: pass a local folder, a cached hub id, or a named "
-                         f"model such as tiny-{resolved.family}")
-    family = reg.family(resolved.family).spec
-    folder = local_folder(model_source(SimpleNamespace(model=resolved)))
-    comp, class_name = pick_component(read_index(folder), family, component, "--component")
+    resolved = resolve(model)
+    folder = model_folder(resolved)  # a family name is a UsageError here
+    family = registry().family(resolved.family).spec
+    comp, class_name = pick_component(model_components(folder), family, component, "--component")
     return convert_component(os.path.join(folder, comp), class_name, qtype, output, arch=family.name,
                              source=resolved.ref, component=comp)
 

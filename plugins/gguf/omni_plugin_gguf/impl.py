@@ -18,16 +18,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from omni.errors import UsageError
-from omni.runtime.context import Applied, Skip
-
-from omni_plugin_gguf.components import (
+from omni.sdk import (
+    Applied,
+    RunContext,
+    Skip,
+    Step,
+    UsageError,
     component_class,
-    local_folder,
-    meta_model,
-    pick_component,
-    read_index,
+    meta_component,
+    model_components,
+    model_folder,
 )
+
+from omni_plugin_gguf.components import pick_component
 
 
 @dataclass
@@ -100,7 +103,7 @@ def check_against_component(info: GGUFInfo, folder: str, class_name: str) -> GGU
     """Compare the file's tensors with ``class_name`` built from ``folder``'s config (meta device)."""
     import torch
 
-    model = meta_model(folder, class_name)
+    model = meta_component(folder, class_name)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     where = f"{class_name} configured by {os.path.join(folder, 'config.json')}"
     written_for = info.metadata.get("omni.class")
@@ -145,20 +148,19 @@ def check_against_component(info: GGUFInfo, folder: str, class_name: str) -> GGU
     return info
 
 
-def load_gguf(ctx, step) -> Applied:
-    """LOAD stage: validate the file, then register a component override that loads it."""
+def load_gguf(ctx: RunContext, step: Step) -> Applied:
+    """LOAD stage: validate the file, then register a component override that loads it (no undo:
+    the weights are loaded from the file)."""
     import torch
-
-    from omni.loading import model_source
 
     path = step.options.get("path")
     if not path:
         raise UsageError("gguf needs a file: --set gguf.path=FILE (or gguf_path / gguf_model); write one with "
                          "`omni convert MODEL --to gguf --output FILE`")
     path = os.path.abspath(os.path.expanduser(str(path)))
-    folder = local_folder(model_source(ctx))
-    component, class_name = pick_component(read_index(folder), ctx.family, step.options.get("component") or None,
-                                           "gguf.component")
+    folder = model_folder(ctx)
+    component, class_name = pick_component(model_components(folder), ctx.family,
+                                           step.options.get("component") or None, "gguf.component")
     from diffusers.loaders.single_file_model import _get_single_file_loadable_mapping_class
 
     cls = component_class(class_name)
@@ -196,4 +198,4 @@ def load_gguf(ctx, step) -> Applied:
     }
     if info.unexpected:
         details["unused_tensors"] = _example(info.unexpected)
-    return Applied(details=details, undo=None)
+    return Applied(details=details)

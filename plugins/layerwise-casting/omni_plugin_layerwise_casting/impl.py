@@ -1,14 +1,13 @@
-"""Delegates to ``ModelMixin.enable_layerwise_casting``. Irreversible (diffusers' hook cannot be
-removed: ``deinitalize_hook`` raises NotImplementedError), so everything is checked before the first
-module is touched."""
+"""Delegates to ``ModelMixin.enable_layerwise_casting``. It has no undo: diffusers' hook cannot be
+removed (its ``deinitalize_hook`` raises ``NotImplementedError``) and the full-precision weights are
+gone once cast, so everything is checked before the first module is touched."""
 
 from __future__ import annotations
 
-from omni.runtime.context import Applied, Skip
-from omni.runtime.measure import param_bytes
+from omni.sdk import Applied, RunContext, Skip, Step, denoisers, param_bytes, quantized_kind
 
 
-def apply(ctx, step) -> Applied:
+def apply(ctx: RunContext, step: Step) -> Applied:
     import torch
 
     storage = step.options["storage_dtype"]
@@ -18,12 +17,11 @@ def apply(ctx, step) -> Applied:
                    f"not match; run with --dtype {compute} or leave layerwise_casting_compute_dtype unset")
     if storage == compute:
         raise Skip(f"storage dtype {storage} is the compute dtype: layerwise casting would change nothing")
-    targets = [(n, m) for n, m in ctx.denoisers() if hasattr(m, "enable_layerwise_casting")]
+    targets = [(n, m) for n, m in denoisers(ctx) if hasattr(m, "enable_layerwise_casting")]
     if not targets:
         raise Skip("no denoiser component supports enable_layerwise_casting")
     for name, module in targets:
-        kind = next((type(p).__name__ for p in module.parameters()
-                     if type(p).__name__ not in ("Parameter", "Tensor")), None)
+        kind = quantized_kind(module)
         if kind is not None:
             raise Skip(f"{name} holds {kind} weights (already quantized); layerwise casting would re-cast them")
         if any("layerwise_casting" in getattr(getattr(m, "_diffusers_hook", None), "hooks", {})

@@ -1,19 +1,17 @@
 """Declarations only (no torch import).
 
-omni verify (tiny models, CPU fp32 compute, float8_e4m3fn storage, same seed as an unoptimized run):
-PSNR flux 46.2, sd15 41.4, sdxl 41.3, sd3 45.8, wan 43.4, ltx 53.3, qwenimage 59.7 dB, shapes (trained
-flux) 40.5 dB. The floor is set at 35 dB, about 5 dB under the worst measured cell (random-weight tiny
-models are not a quality benchmark; fp8 storage is lossy by design).
+fp8 storage is lossy by design; the PSNR floor sits about 5 dB under the worst cell measured by
+``omni verify`` on the tiny models (docs/verified-matrix.md). Random-weight tiny models are not a
+quality benchmark.
 """
 
-import omni
-from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
+from omni.sdk import ConfigKey, OptimizationSpec, Option, Stage, hookimpl, supported
 
 VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan", "ltx", "qwenimage")
 _TORCHAO = "torchao-quantized weights must not be layerwise-cast (do not stack)"
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     yield OptimizationSpec(
         name="layerwise_casting",
@@ -37,6 +35,5 @@ def omni_register_optimizations():
             **{n: _TORCHAO for n in ("torchao", "torchao_load", "torchao_fp8_dynamic", "torchao_int4_weight_only")},
             "gguf": "GGUF weights are already stored quantized; layerwise casting would re-cast them",
         },
-        reversible=False,
         order=80,
     )

@@ -1,25 +1,21 @@
 """Declarations only (no torch import).
 
-Verified cells (``omni verify``, tiny models, CPU fp32, same seed as an unoptimized run):
+* fuse_qkv: pipeline-level ``fuse_qkv_projections`` exists only on SD pipelines, so the plugin calls
+  the denoiser's own method. QUANTIZE stage, order 10: before torchao (order 50), which cannot
+  concatenate quantized weights.
+* channels_last: PLACE stage, order 5: the layout is set before offloading hooks capture the weights
+  (an offload would otherwise restore contiguous copies). DiT families lack the ``conv-heavy`` trait.
 
-* fuse_qkv: bit-exact (max |Δ| 0) on flux, sd15, sdxl, sd3, wan, ltx, qwenimage (and the trained
-  ``shapes`` flux model). Pipeline-level ``fuse_qkv_projections`` exists only on SD pipelines, so the
-  plugin calls the denoiser's own method. QUANTIZE stage, order 10: before torchao (order 50), which
-  cannot concatenate quantized weights. On GGUF-loaded weights diffusers fails while fusing
-  (``RuntimeError: Only Tensors of floating point and complex dtype can require gradients``): conflict.
-* channels_last: sd15 (max |Δ| 3.5e-6), sdxl (2.4e-6), both UNets; DiT families lack the
-  ``conv-heavy`` trait. PLACE stage, order 5: the layout is set before offloading hooks capture the
-  weights (an offload would otherwise restore contiguous copies).
+Verified cells and their measured drift: docs/verified-matrix.md.
 """
 
-import omni
-from omni.specs import ConfigKey, OptimizationSpec, Stage, supported
+from omni.sdk import ConfigKey, OptimizationSpec, Stage, hookimpl, supported
 
 CHANNELS_LAST_VERIFIED = ("sd15", "sdxl")
 FUSE_QKV_VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan", "ltx", "qwenimage")
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     yield OptimizationSpec(
         name="fuse_qkv",

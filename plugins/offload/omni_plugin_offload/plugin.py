@@ -1,5 +1,5 @@
 """Declarations only (no torch import). All five are mutually exclusive (exclusive_group="offload")
-and manage placement themselves (places_pipeline=True), stage PLACE, lossless.
+and manage placement themselves (places_pipeline=True), stage PLACE, lossless, and undoable.
 
 * The four accelerator offloads need a CUDA device (``Needs(accelerator=True)``): on a CPU-only host
   their cells are ``unavailable``. diffusers raises there (``enable_model_cpu_offload requires
@@ -8,30 +8,24 @@ and manage placement themselves (places_pipeline=True), stage PLACE, lossless.
 * ``disk_offload`` (group offload whose offloaded copy is a safetensors file per block group) is the one
   that works on the CPU: it lowers resident RAM by the denoiser's weights (tests measure it).
 
-Claims = cells that passed omni's verifier (tiny model, same seed as an unoptimized run) — see
-ACCEL_VERIFIED / DISK_VERIFIED below for where and the measured drift — and explicit unsupported claims
-quoting diffusers' failure.
+Claims = cells that passed omni's verifier (tiny model, same seed as an unoptimized run, bit-exact):
+disk_offload on the CPU (docs/verified-matrix.md), the accelerator offloads on a GPU
+(docs/benchmarks.md, "Verified on an H100"); unsupported claims quote diffusers' failure.
 """
 
-import omni
-from omni.specs import ConfigKey, Needs, OptimizationSpec, Option, Stage, supported, unsupported
+from omni.sdk import ConfigKey, Needs, OptimizationSpec, Option, Stage, hookimpl, supported, unsupported
 
 ACCEL = Needs(accelerator=True)
-
-# omni verify on CPU (fp32): bit-exact (max |Δ| 0) on every tiny model; shapes 1.4e-6, wan 1.5e-7.
-DISK_VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan", "ltx", "qwenimage")
-# omni's verifier on an H100 (torch 2.11 cu130, bf16, tiny models + shapes, 2026-11-22): every cell below
-# was bit-exact (max |Δ| 0). Pipeline-level group offload fails on ltx and qwenimage at the first decode
-# (with and without use_stream): see GROUP_OFFLOAD_FAILS.
 _ALL = ("flux", "sd15", "sdxl", "sd3", "wan", "ltx", "qwenimage")
-_H100 = "verified: omni verify on an H100 (tiny model, bf16, bit-exact)"
+DISK_VERIFIED = _ALL
+_GPU = "verified: omni verify on a GPU (tiny model, bf16, bit-exact)"
 ACCEL_VERIFIED: dict[str, dict[str, str]] = {
-    "model_cpu_offload": dict.fromkeys(_ALL, _H100),
-    "sequential_cpu_offload": dict.fromkeys(_ALL, _H100),
-    "group_offload": dict.fromkeys(("flux", "sd15", "sdxl", "sd3", "wan"), _H100 + "; also with use_stream"),
-    "layerwise_offload": dict.fromkeys(_ALL, _H100),
+    "model_cpu_offload": dict.fromkeys(_ALL, _GPU),
+    "sequential_cpu_offload": dict.fromkeys(_ALL, _GPU),
+    "group_offload": dict.fromkeys(("flux", "sd15", "sdxl", "sd3", "wan"), _GPU + "; also with use_stream"),
+    "layerwise_offload": dict.fromkeys(_ALL, _GPU),
 }
-GROUP_OFFLOAD_FAILS = ("pipe.enable_group_offload fails at generation on an H100: RuntimeError: Input type "
+GROUP_OFFLOAD_FAILS = ("pipe.enable_group_offload fails at generation: RuntimeError: Input type "
                        "(CUDABFloat16Type) and weight type (CPUBFloat16Type) should be the same (a convolution "
                        "runs on weights still on the CPU; layerwise_offload, which leaves the VAE resident, works)")
 
@@ -54,7 +48,7 @@ def _claims(name, fails=()):
     return {**claims, **{family: unsupported(reason) for family, reason in fails}}
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     yield _spec("model_cpu_offload", "keep components on the CPU and move each to the accelerator only while it runs "
                 "(pipeline model_cpu_offload_seq)", "omni_plugin_offload.impl:model_cpu_offload",
@@ -86,7 +80,7 @@ def omni_register_optimizations():
                 "omni_plugin_offload.impl:disk_offload",
                 keys=(ConfigKey("group_offload_disk_path", present=True, option="path"),),
                 options=(Option("path", "path", None, "folder under which a fresh per-run folder holds the "
-                                "offloaded weights (default: the system temp folder); removed at exit"),
+                                "offloaded weights (default: the system temp folder); removed at undo or exit"),
                          Option("blocks_per_group", "int", 1, "blocks per group", min=1)),
                 needs=Needs(), order=20, conflicts=DISK_CONFLICTS,
                 claims={f: supported("verified: omni verify (bit-exact, CPU)") for f in DISK_VERIFIED})

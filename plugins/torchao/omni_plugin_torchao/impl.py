@@ -12,17 +12,24 @@ exclude ``single_transformer_blocks.0.attn.to_q``).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
 import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from omni.errors import UsageError
-from omni.runtime.context import Applied, Skip
+from omni.sdk import (
+    Applied,
+    RunContext,
+    Skip,
+    Step,
+    UsageError,
+    meta_component,
+    model_components,
+    model_folder,
+    param_bytes,
+)
 
 DEFAULT_GROUP = {"intx4_weight_only": 32, "nf4": 64}
 
@@ -145,19 +152,8 @@ def plan_layers(module, configs: _Configs, ignored: list[str]) -> LayerPlan:
     return plan
 
 
-def module_bytes(module) -> int:
-    from omni.runtime.measure import tensor_bytes
-
-    seen, total = set(), 0
-    for t in list(module.parameters()) + list(module.buffers()):
-        if id(t) not in seen:
-            seen.add(id(t))
-            total += tensor_bytes(t)
-    return total
-
-
 # --------------------------------------------------------------------------- components
-def _names(ctx, text: str, available, option: str) -> list[str]:
+def _names(ctx: RunContext, text: str, available, option: str) -> list[str]:
     facts = ctx.family.facts
     out: list[str] = []
     for item in split_list(text) or ["denoiser"]:
@@ -173,7 +169,7 @@ def _names(ctx, text: str, available, option: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def pipeline_components(ctx, text: str, option: str) -> list[tuple[str, Any]]:
+def pipeline_components(ctx: RunContext, text: str, option: str) -> list[tuple[str, Any]]:
     import torch
 
     available = {n: m for n, m in getattr(ctx.pipe, "components", {}).items() if isinstance(m, torch.nn.Module)}
@@ -196,7 +192,7 @@ def _quantize_linear(lin, cfg, device):
     return clone
 
 
-def _post_load(ctx, step, scheme: str, *, group_size: int = 0, granularity: str = "auto", device=None,
+def _post_load(ctx: RunContext, step: Step, scheme: str, *, group_size: int = 0, granularity: str = "auto", device=None,
                check=None) -> Applied:
     import torch
 
@@ -232,15 +228,17 @@ def _post_load(ctx, step, scheme: str, *, group_size: int = 0, granularity: str 
             staged.setdefault(comp, []).append((lin, clone))
     if not staged:
         raise Skip(f"torchao quantized no layer with {scheme}")
-    # phase 2: swap the quantized parameters in
-    before = {comp: module_bytes(m) for comp, m in comps}
+    # phase 2: swap the quantized parameters in. No undo: keeping the full-precision weights to
+    # restore them would keep the memory that quantization is meant to free.
+    before = param_bytes(ctx.pipe)
     for comp, pairs in staged.items():
         for lin, clone in pairs:
             lin._parameters.update(clone._parameters)
             if "extra_repr" in clone.__dict__:
                 lin.extra_repr = clone.__dict__["extra_repr"]
-    after = {comp: module_bytes(m) for comp, m in comps}
-    return Applied(details=_details(scheme, plans, before, after, ctx), undo=None)
+    after = param_bytes(ctx.pipe)
+    names = [comp for comp, _ in comps]
+    return Applied(details=_details(scheme, plans, {c: before[c] for c in names}, {c: after[c] for c in names}, ctx))
 
 
 def _details(scheme, plans, before, after, ctx) -> dict[str, Any]:
@@ -266,7 +264,7 @@ def _details(scheme, plans, before, after, ctx) -> dict[str, Any]:
     return details
 
 
-def quantize(ctx, step) -> Applied:
+def quantize(ctx: RunContext, step: Step) -> Applied:
     """``torchao``: post-load quantization with a scheme that runs on any host."""
     return _post_load(ctx, step, step.options["scheme"], group_size=int(step.options.get("group_size") or 0))
 
@@ -279,7 +277,7 @@ def _cuda_capability():
     return torch.cuda.get_device_capability()
 
 
-def fp8_dynamic(ctx, step) -> Applied:
+def fp8_dynamic(ctx: RunContext, step: Step) -> Applied:
     """``torchao_fp8_dynamic``: float8 weights + dynamic float8 activations (``torch._scaled_mm``)."""
     cap = _cuda_capability()
     if cap is None or cap < (8, 9):
@@ -290,7 +288,7 @@ def fp8_dynamic(ctx, step) -> Applied:
     return _post_load(ctx, step, "fp8_dynamic", granularity=step.options.get("granularity", "auto"))
 
 
-def int4_weight_only(ctx, step) -> Applied:
+def int4_weight_only(ctx: RunContext, step: Step) -> Applied:
     """``torchao_int4_weight_only``: tinygemm int4 (tile-packed) on CUDA, bf16 weights."""
     import torch
 
@@ -313,46 +311,16 @@ def int4_weight_only(ctx, step) -> Applied:
 
 
 # --------------------------------------------------------------------------- load-time
-def local_folder(source: str) -> str:
-    """A local folder for a pipeline source (a folder, or a hub id already in the local HF cache)."""
-    if os.path.isdir(source):
-        return source
-    from huggingface_hub import snapshot_download
-
-    try:
-        return snapshot_download(source, local_files_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"{source} is not in the local Hugging Face cache ({type(exc).__name__})") from None
-
-
-def read_index(folder: str) -> dict[str, Any]:
-    with open(os.path.join(folder, "model_index.json"), encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def meta_model(folder: str, class_name: str):
-    """Instantiate a diffusers component on the meta device from its config (no weights read)."""
-    import diffusers
-    from accelerate import init_empty_weights
-
-    cls = getattr(diffusers, class_name)
-    with init_empty_weights(), contextlib.redirect_stderr(open(os.devnull, "w")):
-        return cls.from_config(cls.load_config(folder))
-
-
-def load_time(ctx, step) -> Applied:
+def load_time(ctx: RunContext, step: Step) -> Applied:
     """``torchao_load``: put a ``PipelineQuantizationConfig`` into ``ctx.load_kwargs`` before the family load."""
     import torch
     from diffusers import PipelineQuantizationConfig, TorchAoConfig
     from torchao.quantization import FqnToConfig
 
-    from omni.loading import model_source
-
     if ctx.load_kwargs.get("quantization_config") is not None:
         raise Skip("another load-time optimization already set quantization_config")
-    folder = local_folder(model_source(ctx))
-    index = read_index(folder)
-    available = {k: v for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0]}
+    folder = model_folder(ctx)
+    available = model_components(folder)
     names = _names(ctx, step.options.get("components", ""), available, "torchao_load.components")
     if not names:
         raise Skip("torchao_load.components selects no component of this pipeline")
@@ -362,13 +330,13 @@ def load_time(ctx, step) -> Applied:
     mapping, plans, full = {}, {}, {}
     dtype = getattr(torch, ctx.dtype)
     for comp in names:
-        library, class_name = available[comp][:2]
+        library, class_name = available[comp]
         if library != "diffusers":
             raise UsageError(f"torchao_load.components: {comp} is a {library} {class_name}; torchao_load quantizes "
                              f"diffusers components only (quantize it after loading with torchao.components={comp})")
         if comp in ctx.component_overrides:
             raise Skip(f"{comp} is loaded by another load-time optimization")
-        meta = meta_model(os.path.join(folder, comp), class_name)
+        meta = meta_component(os.path.join(folder, comp), class_name)
         plan = plan_layers(meta, configs, ignored)
         plans[comp] = plan
         full[comp] = sum(p.numel() for p in meta.parameters()) * torch.empty((), dtype=dtype).element_size()
@@ -380,4 +348,4 @@ def load_time(ctx, step) -> Applied:
     details = _details(scheme, plans, None, None, ctx)
     details["bytes_unquantized"] = {c: full[c] for c in mapping}
     details["note"] = "quantized while loading: memory.param_bytes 'after' is the quantized size"
-    return Applied(details=details, undo=None)
+    return Applied(details=details)  # no undo: the weights are loaded quantized

@@ -8,7 +8,7 @@ Four optimizations, one exclusive group (only one can be active in a run):
 * ``torchao_int4_weight_only``: int4 weights in the tinygemm tile-packed layout, needs CUDA compute
   capability >= 8.0 and bf16 (no mslk needed: torch's own ``_weight_int4pack_mm`` kernel);
 * ``torchao_load``: the same CPU schemes applied by diffusers while the weights load (``TorchAoConfig``).
-  Measured on CPU it does not lower peak RSS (safetensors are memory-mapped; see benchmarks/quant.py).
+  On the CPU it does not lower peak RSS (safetensors are memory-mapped; benchmarks/quant.py measures it).
 
 Config keys (see README.md for the reasoning): seed ``quantization: int8|fp8|nf4`` with
 ``quantization_backend: torchao`` selects the weight-only schemes; without ``quantization_backend``
@@ -16,19 +16,14 @@ Config keys (see README.md for the reasoning): seed ``quantization: int8|fp8|nf4
 ``nf4`` keeps the seed meaning.
 """
 
-import omni
-from omni.specs import ConfigKey, Needs, OptimizationSpec, Option, Stage, supported
+from omni.sdk import ConfigKey, Needs, OptimizationSpec, Option, Stage, hookimpl, supported
 
 from omni_plugin_torchao.schemes import CPU_SCHEMES, HARDWARE_SCHEMES, SEED_VALUE_MAP, VLLM_VALUE_MAP
 
-# Cells run by omni's verifier (tiny model, same seed as an unoptimized run, default options plus
-# verify_overrides) that passed, and where. Measured PSNR (CPU fp32 / H100 bf16 vs a bf16 run):
-#   torchao (int8_weight_only), torchao_load identical: flux 60.5/44.5, sd15 66.8/43.5, sdxl 66.6/47.8,
-#     sd3 56.6/37.7 dB
-#   torchao_fp8_dynamic (H100): flux 40.5, sd15 41.8, sd3 34.7 dB; sdxl: non-finite output (per-row
-#     activation scales of the all-zero negative-prompt rows reaching attn2; ignored_layers=attn2 gives
-#     40.4 dB), so sdxl is not claimed
-#   torchao_int4_weight_only (H100, group_size 32): flux 39.5, sd15 39.4, sdxl 38.7, sd3 32.5 dB
+# Cells that passed omni's verifier (tiny model, same seed as an unoptimized run, default options plus
+# verify_overrides), and where; the measured PSNRs are in docs/verified-matrix.md (CPU) and
+# docs/benchmarks.md (GPU). sdxl is not claimed for torchao_fp8_dynamic: its tiny model gave non-finite
+# images with per-row scales (see docs/benchmarks.md).
 _BOTH = "verified: omni verify (tiny model; CPU fp32 and H100 bf16)"
 _H100 = "verified: omni verify on an H100 (tiny model, bf16)"
 _CPU = "verified: omni verify (tiny model, CPU fp32)"
@@ -72,7 +67,7 @@ _GROUP_SIZE = Option("group_size", "int", 0,
                      "scheme's default. Layers whose sizes are not multiples stay unquantized (reported)", min=0)
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     yield OptimizationSpec(
         name="torchao",
@@ -97,7 +92,6 @@ def omni_register_optimizations():
         conflicts_with=CONFLICTS,
         needs=NEEDS,
         order=50,
-        reversible=False,
         claims=_claims("torchao"),
     )
     yield OptimizationSpec(
@@ -121,7 +115,6 @@ def omni_register_optimizations():
         conflicts_with=CONFLICTS,
         needs=Needs(packages=("torchao>=0.15",), min_compute_capability=(8, 9)),
         order=50,
-        reversible=False,
         claims=_claims("torchao_fp8_dynamic"),
     )
     yield OptimizationSpec(
@@ -140,7 +133,6 @@ def omni_register_optimizations():
         conflicts_with=CONFLICTS,
         needs=Needs(packages=("torchao>=0.15",), min_compute_capability=(8, 0)),
         order=50,
-        reversible=False,
         claims=_claims("torchao_int4_weight_only"),
         verify_overrides={"group_size": "32"},  # tiny layers: 128 would leave all but 3 of 28 unquantized
     )
@@ -165,6 +157,5 @@ def omni_register_optimizations():
         conflicts_with=CONFLICTS,
         needs=NEEDS,
         order=50,
-        reversible=False,
         claims=_claims("torchao_load"),
     )

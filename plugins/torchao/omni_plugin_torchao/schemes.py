@@ -1,7 +1,7 @@
 """The quantization schemes as plain data (no torch import): shared by the declarations and the code.
 
 Schemes that run on any host are options of ``torchao`` / ``torchao_load``. The two that need GPU
-hardware are separate optimizations with their own :class:`omni.specs.Needs`, so the matrix shows
+hardware are separate optimizations with their own :class:`omni.sdk.Needs`, so the matrix shows
 them ``unavailable`` with the reason on hosts that lack it (availability is per optimization).
 """
 

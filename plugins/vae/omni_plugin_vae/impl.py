@@ -1,36 +1,44 @@
 """Delegates to the VAE's own ``enable_slicing`` / ``enable_tiling`` (the pipeline-level wrappers
-were removed in diffusers 0.42)."""
+were removed in diffusers 0.42). Undo puts back every VAE attribute the step changed."""
 
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
-from omni.runtime.context import Applied, Skip
+from omni.sdk import Applied, RunContext, Skip, Step, keep_attributes
 
 
-def _vae(ctx):
+def _vae(ctx: RunContext, method: str) -> Any:
     vae = getattr(ctx.pipe, "vae", None)
     if vae is None:
         raise Skip("the pipeline has no vae component")
+    if not hasattr(vae, method):
+        raise Skip(f"{type(vae).__name__} has no {method}")
     return vae
 
 
-def slicing(ctx, step) -> Applied:
-    vae = _vae(ctx)
-    if not hasattr(vae, "enable_slicing"):
-        raise Skip(f"{type(vae).__name__} has no enable_slicing")
+def slicing(ctx: RunContext, step: Step) -> Applied:
+    vae = _vae(ctx, "enable_slicing")
+    keep_attributes(step, vae, ("use_slicing",))
     vae.enable_slicing()
-    return Applied(details={"vae": type(vae).__name__}, undo=vae.disable_slicing)
+    return Applied(details={"vae": type(vae).__name__})
 
 
-def tiling(ctx, step) -> Applied:
-    vae = _vae(ctx)
-    if not hasattr(vae, "enable_tiling"):
-        raise Skip(f"{type(vae).__name__} has no enable_tiling")
+def tiling(ctx: RunContext, step: Step) -> Applied:
+    vae = _vae(ctx, "enable_tiling")
     size = int(step.options.get("tile_size") or 0)
     params = inspect.signature(vae.enable_tiling).parameters
-    details = {"vae": type(vae).__name__}
-    if size and "tile_sample_min_height" in params:  # Wan / LTX / Qwen-style VAEs take sizes
+    sized = "tile_sample_min_height" in params  # Wan / LTX / Qwen-style VAEs take sizes
+    if size and not sized:
+        if not hasattr(vae, "tile_sample_min_size"):
+            raise Skip(f"{type(vae).__name__} does not expose a tile size")
+        if size < 32:  # AutoencoderKL's tiled decode of a 64x64 latent image at tile 16 returns 92x92
+            raise Skip(f"tile_size {size} is too small for {type(vae).__name__} (its tiled decode returns a "
+                       "wrong output size below 32 px)")
+    keep_attributes(step, vae, ("use_tiling", "tile_"))
+    details: dict[str, Any] = {"vae": type(vae).__name__}
+    if size and sized:
         kwargs = {"tile_sample_min_height": size, "tile_sample_min_width": size}
         if "tile_sample_stride_height" in params:  # overlap a quarter of the tile
             stride = max(8, size * 3 // 4)
@@ -39,11 +47,6 @@ def tiling(ctx, step) -> Applied:
         vae.enable_tiling(**kwargs)
         details["tile_size"] = size
     else:
-        if size and not hasattr(vae, "tile_sample_min_size"):
-            raise Skip(f"{type(vae).__name__} does not expose a tile size")
-        if size and size < 32:  # measured: tile 16 makes AutoencoderKL return 92x92 for a 64x64 latent image
-            raise Skip(f"tile_size {size} is too small for {type(vae).__name__} (its tiled decode returns a "
-                       "wrong output size below 32 px)")
         vae.enable_tiling()
         if size:
             scale = 2 ** (len(vae.config.block_out_channels) - 1)
@@ -52,4 +55,4 @@ def tiling(ctx, step) -> Applied:
             details["tile_size"] = size
     if hasattr(vae, "tile_sample_min_size"):
         details.setdefault("tile_size", int(vae.tile_sample_min_size))
-    return Applied(details=details, undo=vae.disable_tiling)
+    return Applied(details=details)

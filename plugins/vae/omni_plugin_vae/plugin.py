@@ -1,12 +1,11 @@
 """Declarations only (no torch import)."""
 
-import omni
-from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
+from omni.sdk import ConfigKey, OptimizationSpec, Option, Stage, hookimpl, supported
 
 VERIFIED = ("flux", "sd15", "sdxl", "sd3", "wan", "ltx", "qwenimage")
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     yield OptimizationSpec(
         name="vae_slicing",
