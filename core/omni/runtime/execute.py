@@ -80,7 +80,8 @@ def run_request(session: Session, request: Request, *, on_event: EventListener |
     rss_before = measure.rss_bytes()
     try:
         out = generate(session.ctx, report, request.prompt, dict(request.args), seed=request.seed,
-                       on_event=on_event, cancel=cancel, embeddings=embeddings)
+                       on_event=on_event, cancel=cancel, embeddings=embeddings,
+                       embeddings_key=tuple(sorted((n, tuple(sorted(o.items()))) for n, o in request.options.items())))
     except OmniError as exc:
         report.error = str(exc)
         exc.report = report  # type: ignore[attr-defined]

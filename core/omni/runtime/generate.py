@@ -54,9 +54,11 @@ def _text_encoders(ctx: RunContext) -> tuple[str, ...]:
 
 def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str, Any], *, seed: int = 0,
              on_event: EventListener | None = None, cancel: threading.Event | None = None,
-             embeddings: PromptCache | None = None) -> np.ndarray:
+             embeddings: PromptCache | None = None, embeddings_key: Any = ()) -> np.ndarray:
     """Run the pipeline once; fills ``report.generation``, ``report.timings`` and ``report.cache_hits``.
-    Raises :class:`Cancelled` (after resetting cache state) when ``cancel`` is set between steps."""
+    Raises :class:`Cancelled` (after resetting cache state) when ``cancel`` is set between steps.
+    ``embeddings_key``: what else the text embeddings depend on for this call (the per-request options in
+    effect, e.g. a LoRA adapter that changes the text encoder without touching its weights)."""
     import torch
 
     pipe = ctx.pipe
@@ -64,7 +66,8 @@ def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str
     steps = gen_args.get("num_inference_steps")
     restore_encode = None
     if embeddings is not None:
-        wrapped = embeddings.wrap(pipe, encoder_state(pipe, _text_encoders(ctx)))
+        state = encoder_state(pipe, _text_encoders(ctx))
+        wrapped = embeddings.wrap(pipe, lambda: (state(), embeddings_key))
         if wrapped is not None:
             had = "encode_prompt" in vars(pipe)
             previous = vars(pipe).get("encode_prompt")
