@@ -1,5 +1,7 @@
 """diffusers' step caches through omni: hit readers match real executions, contexts for pipelines
-without ``cache_context``, identifier traps, the FasterCache first-step guard, refusals, undo."""
+without ``cache_context``, identifier traps, the FasterCache first-step guard, refusals, diffusers'
+front door vs the functional path, MagCache ratios from the family. Undo, abort and per-request
+options of every cache: test_plugin_step_caches.py."""
 
 import numpy as np
 import pytest
@@ -73,22 +75,16 @@ def test_fbc_zero_threshold_is_exact_and_hits_follow_the_threshold():
 
 def test_fbc_reader_matches_real_tail_block_executions():
     """The per-call flag read from the leader hook's state equals whether the last block really ran."""
-    from omni.runtime.api import load_and_optimize, prepare
-    from omni.runtime.generate import generate
-    from omni.runtime.report import RunReport
-
-    prep = prepare("tiny-flux", optimize=["first_block_cache"], sets={"first_block_cache.threshold": 0.5})
-    gen = {"num_inference_steps": STEPS, "height": 32, "width": 32}
-    ctx = load_and_optimize(prep, generation=gen)
-    tail = ctx.pipe.transformer.single_transformer_blocks[-1]
-    ran = []
-    # a torch forward hook on an inner Linear fires only when the block really computes (eager mode)
-    handle = next(m for m in tail.modules() if type(m).__name__ == "Linear").register_forward_hook(
-        lambda *a: ran.append(1))
-    report = RunReport(model="tiny-flux", family="flux")
-    generate(ctx, report, "a red circle", gen)
-    handle.remove()
-    entry = report.cache_hits[0]
+    with omni.Engine("tiny-flux", optimize=["first_block_cache"], sets={"first_block_cache.threshold": 0.5},
+                     prompt_cache=False) as eng:
+        tail = eng.pipe.transformer.single_transformer_blocks[-1]
+        ran = []
+        # a torch forward hook on an inner Linear fires only when the block really computes (eager mode)
+        handle = next(m for m in tail.modules() if type(m).__name__ == "Linear").register_forward_hook(
+            lambda *a: ran.append(1))
+        result = eng.generate("a red circle", num_inference_steps=STEPS, height=32, width=32)
+        handle.remove()
+    entry = _entry(result)
     assert entry["reused"] > 0 and entry["computed"] == len(ran)
 
 
@@ -133,14 +129,62 @@ def test_pab_on_a_unet_uses_the_denoiser_timestep():
     assert _entry(empty)["reused"] == 0  # window never reached: every call computes
 
 
-def test_magcache_needs_ratios_outside_flux_and_a_step_count():
+def test_magcache_takes_the_ratios_the_family_declares_and_needs_a_step_count():
     r = omni.run("tiny-wan", optimize=["mag_cache"], num_inference_steps=2)
-    assert "only for Flux" in r.report.result("mag_cache").reason
+    assert "the family declares none (extras['mag_cache'])" in r.report.result("mag_cache").reason
     ok, out = _run("tiny-flux", "mag_cache", threshold=0.5, retention_ratio=0.1)
+    assert ok.report.result("mag_cache").details["mag_ratios"] == \
+        "diffusers.hooks.mag_cache.FLUX_MAG_RATIOS (declared by flux)"
     assert _entry(ok)["reused"] > 0 and psnr(out, _baseline("tiny-flux")) > 25
     pipe = omni.run("tiny-flux", num_inference_steps=1).pipe
     _, report = omni.optimize(pipe, {"optimize": ["mag_cache"]})
     assert "step count" in report.result("mag_cache").reason
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"ratios": "not a name"}, "must name a constant"),
+    ({"ratios": [1.0]}, "at least two positive numbers"),
+    ({"ratios": [1.0, -2.0]}, "at least two positive numbers"),
+    ({"ratio": "FLUX_MAG_RATIOS"}, "unknown key"),
+    ({"ratios": 3}, "must be the name of a constant"),
+])
+def test_magcache_family_data_is_validated_with_the_reason(data, message):
+    from omni_plugin_diffusers_cache.facts import mag_cache_traits
+
+    with pytest.raises(ValueError, match=message):
+        mag_cache_traits(None, data)
+    assert mag_cache_traits(None, {"ratios": "FLUX_MAG_RATIOS"}) == {"mag_cache:ratios"}
+    assert mag_cache_traits(None, {"ratios": [1.0, 0.98]}) == {"mag_cache:ratios"}
+    assert mag_cache_traits(None, {}) == set()
+
+
+def test_families_get_the_magcache_trait_from_their_data(omni_registry):
+    assert "mag_cache:ratios" in omni_registry.traits("flux")
+    assert "mag_cache:ratios" not in omni_registry.traits("wan")
+    assert not any("mag_cache" in f for f in omni_registry.findings), omni_registry.findings
+
+
+@pytest.mark.parametrize("model,method,front_door", [("tiny-flux", "first_block_cache", True),
+                                                     ("tiny-sd3", "taylorseer_cache", False)])
+def test_cachemixin_denoisers_go_through_enable_cache(model, method, front_door):
+    """FluxTransformer2DModel is a CacheMixin: diffusers' enable_cache records the config (and a second
+    cache is refused); SD3Transformer2DModel is not: the functional apply_* path."""
+    pipe = omni.run(model, num_inference_steps=1).pipe
+    handle = omni.optimize(pipe, {"optimize": [method]})
+    res = handle.report.result(method)
+    assert res.status == "applied", res.reason
+    assert res.details["applied_with"] == ("enable_cache" if front_door else f"apply_{method}")
+    assert (getattr(pipe.transformer, "_cache_config", None) is not None) is front_door
+    if front_door:  # a second cache on the same denoiser is refused before anything changes
+        from omni.runtime.fingerprint import fingerprint
+
+        before = fingerprint(pipe)
+        second = omni.optimize(pipe, {"optimize": ["pyramid_attention_broadcast"]})
+        res = second.report.result("pyramid_attention_broadcast")
+        assert res.status == "skipped" and "already has a diffusers cache" in res.reason
+        assert fingerprint(pipe) == before
+    handle.undo()
+    assert getattr(pipe.transformer, "_cache_config", None) is None
 
 
 def test_faster_cache_first_call_guard():
@@ -172,41 +216,17 @@ def test_block_caches_refuse_sd3_and_unets_before_loading():
 
 
 def test_caches_are_mutually_exclusive():
-    from omni.runtime.api import prepare
+    from omni.runtime.session import prepare
 
     prep = prepare("tiny-flux", optimize=["teacache", "first_block_cache"])
     by = {r.name: r for r in prep.report.config_resolved}
     assert by["first_block_cache"].status == "skipped" and "conflicts with teacache" in by["first_block_cache"].reason
 
 
-@pytest.mark.parametrize("method,options", [
-    ("first_block_cache", {"threshold": 0.5}),
-    ("taylorseer_cache", {"cache_interval": 2, "disable_cache_before_step": 1}),
-    ("pyramid_attention_broadcast", {"timestep_skip_start": -1, "timestep_skip_end": 1001}),
-    ("faster_cache", {"attention_timestep_skip_end": 1001}),
-])
-def test_undo_removes_every_hook_and_restores_the_output(method, options):
-    pipe = omni.run("tiny-flux", num_inference_steps=1).pipe
-    gen = {"num_inference_steps": STEPS, "height": 32, "width": 32, "output_type": "np"}
-    import torch
-
-    before = pipe("a red circle", generator=torch.Generator().manual_seed(0), **gen).images
-    _, report = omni.optimize(pipe, {"optimize": [method], **{f"{method}.{k}": v for k, v in options.items()}})
-    assert report.result(method).status == "applied"
-    cached = pipe("a red circle", generator=torch.Generator().manual_seed(0), **gen).images
-    assert not np.array_equal(before, cached)
-    pipe._omni_context.applied[method].undo()
-    assert not any(getattr(m, "_diffusers_hook", None) is not None and m._diffusers_hook.hooks
-                   for m in pipe.transformer.modules())
-    after = pipe("a red circle", generator=torch.Generator().manual_seed(0), **gen).images
-    np.testing.assert_array_equal(before, after)
-
-
-def test_vllm_omni_magcache_keys_resolve():
+def test_vllm_omni_magcache_keys_resolve(omni_registry):
     from omni.config import resolve_config
-    from omni.plugins import get_registry
 
-    cfg = resolve_config(get_registry(), {"cache_backend": "mag_cache", "cache_config": {"mag_threshold": 0.1,
+    cfg = resolve_config(omni_registry, {"cache_backend": "mag_cache", "cache_config": {"mag_threshold": 0.1,
                                                                                          "mag_max_skip_steps": 2}})
     assert cfg.requested == {"mag_cache": {"threshold": 0.1, "max_skip_steps": 2}}
 

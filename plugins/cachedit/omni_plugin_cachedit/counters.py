@@ -30,6 +30,14 @@ class HitReader:
             if names and names[-1] in contexts:
                 yield (index, names[-1]), contexts[names[-1]]
 
+    def reset(self) -> None:
+        """After an aborted generation: forget the contexts seen and free their cached tensors (cache-dit
+        rebuilds the contexts at the start of the next call; until then they would hold the aborted
+        call's residuals)."""
+        for _, context in self._contexts():
+            context.clear_buffers()
+        self.seen.clear()
+
     def __call__(self) -> list[str]:
         flags: list[str] = []
         for key, context in self._contexts():

@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Any
 
-from omni.runtime.context import Applied, Skip
+from omni.sdk import Applied, Skip, denoisers
 
 
 def _quiet_logging() -> None:
@@ -78,11 +78,15 @@ def build_configs(cache_dit, opts: dict[str, Any], steps: int | None):
     return cache_config, calibrator, mask
 
 
+# options the per-context configs carry into every pipeline call (cache-dit rebuilds its contexts from
+# them at the start of each call), so a request can change them without a reload
+PER_REQUEST = {"residual_diff_threshold": float, "max_warmup_steps": int, "max_cached_steps": int,
+               "max_continuous_cached_steps": int}
+
+
 def apply(ctx, step) -> Applied:
     opts = step.options
-    denoisers = ctx.denoisers()
-    if not denoisers:
-        raise Skip("the pipeline has no denoiser component")
+    targets = denoisers(ctx)
     steps = ctx.generation.get("num_inference_steps")
     steps = int(steps) if steps is not None else None
     if opts["scm_steps_mask_policy"] not in (None, "none") and steps is None:
@@ -102,20 +106,25 @@ def apply(ctx, step) -> Applied:
     from omni_plugin_cachedit.counters import HitReader
     from omni_plugin_cachedit.session import context_configs, install_call_refresh, isolate_class, snapshot_modules
 
-    modules = [m for _, m in denoisers]
-    restore_modules = snapshot_modules(modules)
-    restore_class = isolate_class(ctx.pipe)
+    modules = [m for _, m in targets]
+    step.on_undo(snapshot_modules(modules))
+    step.on_undo(isolate_class(ctx.pipe))
+
+    def disable() -> None:
+        with _silenced():
+            cache_dit.disable_cache(ctx.pipe)
+
     with _silenced():
         cache_dit.enable_cache(ctx.pipe, cache_config=cache_config, calibrator_config=calibrator)
+    step.on_undo(disable)
     configs = context_configs(ctx.pipe, modules)
     install_call_refresh(ctx.pipe, configs, mask)
     reader = HitReader(ctx.pipe, modules)
 
-    def undo() -> None:
-        with _silenced():
-            cache_dit.disable_cache(ctx.pipe)
-        restore_modules()
-        restore_class()
+    def reconfigure(options: dict[str, Any]) -> None:
+        for config in configs:
+            for name, kind in PER_REQUEST.items():
+                setattr(config, name, kind(options[name]))
 
     details = {
         "backend": f"cache-dit {cache_dit.__version__}",
@@ -123,7 +132,7 @@ def apply(ctx, step) -> Applied:
         "calibrator": (f"TaylorSeer order {calibrator.taylorseer_order} ({calibrator.strify()})"
                        if calibrator is not None else None),
         "steps_computation_mask": cache_config.steps_computation_mask,
-        "denoisers": [name for name, _ in denoisers],
+        "denoisers": [name for name, _ in targets],
         "block_lists": [n.rsplit("_", 1)[0] for m in modules for n in (getattr(m, "_context_names", None) or [])],
     }
-    return Applied(details=details, undo=undo, stats=reader)
+    return Applied(details=details, stats=reader, reset=reader.reset, reconfigure=reconfigure)

@@ -5,8 +5,7 @@ Defaults and the ``cache_config.*`` keys follow vLLM-Omni's cache-dit backend
 defaults differ (Fn 8, warmup 8).
 """
 
-import omni
-from omni.specs import ConfigKey, Needs, OptimizationSpec, Option, Stage, supported
+from omni.sdk import ConfigKey, Needs, OptimizationSpec, Option, Stage, hookimpl, supported
 
 # Cells proven by `omni verify --optimization cache_dit` on every tiny model of the family (tiny-flux and
 # shapes, tiny-sd3, tiny-wan, tiny-ltx, tiny-qwenimage; 20 steps, residual_diff_threshold 0.5).
@@ -23,7 +22,7 @@ def _vllm_key(name: str, option: str) -> ConfigKey:
     return ConfigKey(f"cache_config.{name}", option=option, requires=_BACKEND)
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     claims = {f: supported("verified: omni verify") for f in VERIFIED}
     yield OptimizationSpec(
@@ -38,13 +37,15 @@ def omni_register_optimizations():
             Option("fn_compute_blocks", "int", 1, "first blocks always computed; their residual decides reuse",
                    min=1),
             Option("bn_compute_blocks", "int", 0, "last blocks always computed (refine the reused residual)", min=0),
-            Option("max_warmup_steps", "int", 4, "steps always computed at the start of the schedule", min=0),
+            Option("max_warmup_steps", "int", 4, "steps always computed at the start of the schedule", min=0,
+                   per_request=True),
             Option("residual_diff_threshold", "float", 0.24,
                    "reuse while the relative change of the first blocks' residual stays under this", min=0.0,
-                   max=10.0),
-            Option("max_cached_steps", "int", -1, "most reused steps per generation (-1: unlimited)", min=-1),
+                   max=10.0, per_request=True),
+            Option("max_cached_steps", "int", -1, "most reused steps per generation (-1: unlimited)", min=-1,
+                   per_request=True),
             Option("max_continuous_cached_steps", "int", 3, "most consecutive reused steps (-1: unlimited)",
-                   min=-1),
+                   min=-1, per_request=True),
             Option("enable_taylorseer", "bool", False, "extrapolate reused residuals with a TaylorSeer calibrator"),
             Option("taylorseer_order", "int", 1, "TaylorSeer expansion order", min=1, max=4),
             Option("scm_steps_mask_policy", "choice", "none",

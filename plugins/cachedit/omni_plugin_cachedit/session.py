@@ -18,6 +18,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from omni.sdk import hook_snapshot
+
 _MISSING = object()
 # attributes cache-dit's patch functors leave on the modules after disable_cache()
 _LEFTOVER_ATTRS = ("_is_patched",)
@@ -39,19 +41,18 @@ def isolate_class(pipe) -> Callable[[], None]:
 
 def snapshot_modules(modules) -> Callable[[], None]:
     """Remember what cache-dit changes on the denoiser modules and ``disable_cache`` does not put back;
-    returns the function restoring it: instance-level ``forward``s (the patch functors replace some),
-    the ``_is_patched`` marker, and the order of child modules (cache-dit swaps block lists in with
-    ``unittest.mock.patch.object`` during every forward, which re-adds them at the end of
-    ``_modules``, reordering ``named_modules()`` / ``state_dict()``)."""
-    saved = [(m, m.__dict__.get("forward", _MISSING), {a for a in _LEFTOVER_ATTRS if a in m.__dict__},
-              list(m._modules)) for root in modules for m in root.modules()]
+    returns the function restoring it: instance-level ``forward``s (the patch functors replace some;
+    ``omni.sdk.hook_snapshot``), the ``_is_patched`` marker, and the order of child modules (cache-dit
+    swaps block lists in with ``unittest.mock.patch.object`` during every forward, which re-adds them at
+    the end of ``_modules``, reordering ``named_modules()`` / ``state_dict()``)."""
+    forwards = [hook_snapshot(root) for root in modules]
+    saved = [(m, {a for a in _LEFTOVER_ATTRS if a in m.__dict__}, list(m._modules))
+             for root in modules for m in root.modules()]
 
     def restore() -> None:
-        for module, forward, had, order in saved:
-            if forward is _MISSING:
-                module.__dict__.pop("forward", None)
-            else:
-                module.__dict__["forward"] = forward
+        for restore_forwards in forwards:
+            restore_forwards()
+        for module, had, order in saved:
             for attr in _LEFTOVER_ATTRS:
                 if attr not in had:
                     module.__dict__.pop(attr, None)

@@ -6,8 +6,9 @@ Family-specific failures (FBC on SD3 and UNets, FasterCache on Wan/LTX) are decl
 families themselves; the cells below are the ones ``omni verify`` proved on the tiny models.
 """
 
-import omni
-from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
+from omni.sdk import ConfigKey, OptimizationSpec, Option, Stage, hookimpl, supported
+
+from omni_plugin_diffusers_cache.facts import MAG_TRAITS
 
 # Cells proven by `omni verify` on the tiny models (docs/verified-matrix.md).
 VERIFIED = {
@@ -28,7 +29,7 @@ def _when(*values: str) -> ConfigKey:
     return ConfigKey("cache", when=values)
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
     yield OptimizationSpec(
         name="first_block_cache",
@@ -38,7 +39,7 @@ def omni_register_optimizations():
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:first_block_cache",
         options=(Option("threshold", "float", 0.05, "relative change of the first block's residual under which "
-                        "the other blocks are skipped", min=0.0, max=10.0),),
+                        "the other blocks are skipped", min=0.0, max=10.0, per_request=True),),
         config_keys=(_when("first_block_cache", "fbc"), ConfigKey("enable_first_block_cache", enables=True),
                      ConfigKey("cache_backend", when=("first_block_cache", "fbc")),
                      ConfigKey("cache_config.fbc_threshold", option="threshold",
@@ -59,10 +60,11 @@ def omni_register_optimizations():
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:taylorseer_cache",
         options=(
-            Option("cache_interval", "int", 5, "compute every N steps after the warm-up", min=1),
-            Option("disable_cache_before_step", "int", 3, "always compute the first N steps", min=0),
+            Option("cache_interval", "int", 5, "compute every N steps after the warm-up", min=1, per_request=True),
+            Option("disable_cache_before_step", "int", 3, "always compute the first N steps", min=0,
+                   per_request=True),
             Option("disable_cache_after_step", "int", None, "always compute from this step on (none: never)",
-                   min=0),
+                   min=0, per_request=True),
             Option("max_order", "int", 1, "order of the Taylor expansion", min=0, max=4),
             Option("use_lite_mode", "bool", False, "predict only proj_out (diffusers' lite variant)"),
             Option("cache_identifiers", "strs", None, "module-name regexes (re.fullmatch) to hook; default: the "
@@ -81,15 +83,17 @@ def omni_register_optimizations():
         name="mag_cache",
         stage=Stage.CACHE,
         summary="diffusers MagCache: skip the block stack while the accumulated residual-magnitude ratio error "
-                "stays under a budget (needs per-model magnitude ratios; diffusers ships Flux's)",
+                "stays under a budget (needs per-model magnitude ratios: declared by the family, passed, or "
+                "calibrated)",
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:mag_cache",
         options=(
-            Option("threshold", "float", 0.06, "accumulated error budget", min=0.0, max=10.0),
-            Option("max_skip_steps", "int", 3, "most consecutive skipped steps", min=1),
-            Option("retention_ratio", "float", 0.2, "fraction of the first steps never skipped", min=0.0, max=1.0),
-            Option("mag_ratios", "floats", None, "magnitude ratios of this model (default: diffusers' "
-                   "FLUX_MAG_RATIOS for flux; none for other families)"),
+            Option("threshold", "float", 0.06, "accumulated error budget", min=0.0, max=10.0, per_request=True),
+            Option("max_skip_steps", "int", 3, "most consecutive skipped steps", min=1, per_request=True),
+            Option("retention_ratio", "float", 0.2, "fraction of the first steps never skipped", min=0.0, max=1.0,
+                   per_request=True),
+            Option("mag_ratios", "floats", None, "magnitude ratios of this model (default: the ratios the family "
+                   "declares in extras['mag_cache'])"),
             Option("num_inference_steps", "int", None, "step count the ratios are interpolated to (default: the "
                    "run's num_inference_steps)", min=1),
             Option("calibrate", "bool", False, "skip nothing and record this model's magnitude ratios in the report "
@@ -108,6 +112,8 @@ def omni_register_optimizations():
                      ConfigKey("cache_config.mag_calibrate", option="calibrate",
                                requires={"cache_backend": ("mag_cache",)})),
         requires_traits={"denoiser:dit", "blocks:list"},
+        traits=MAG_TRAITS,
+        family_traits="omni_plugin_diffusers_cache.facts:mag_cache_traits",
         claims=_claims("mag_cache"),
         exclusive_group="cache",
         order=10,
@@ -123,9 +129,11 @@ def omni_register_optimizations():
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:pyramid_attention_broadcast",
         options=(
-            Option("spatial_attention_block_skip_range", "int", 2, "compute one call in N", min=1),
-            Option("timestep_skip_start", "int", 100, "window start (timesteps on the 0-1000 scale)", min=-1),
-            Option("timestep_skip_end", "int", 800, "window end", min=0),
+            Option("spatial_attention_block_skip_range", "int", 2, "compute one call in N", min=1,
+                   per_request=True),
+            Option("timestep_skip_start", "int", 100, "window start (timesteps on the 0-1000 scale)", min=-1,
+                   per_request=True),
+            Option("timestep_skip_end", "int", 800, "window end", min=0, per_request=True),
             Option("spatial_attention_block_identifiers", "strs", None, "module-name regexes (re.search); "
                    "default: the family's block lists (DiT) or 'attentions' (UNet)"),
         ),
@@ -146,13 +154,16 @@ def omni_register_optimizations():
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:faster_cache",
         options=(
-            Option("spatial_attention_block_skip_range", "int", 2, "compute attention one call in N", min=1),
-            Option("attention_timestep_skip_end", "int", 681, "approximate attention below this timestep", min=0),
+            Option("spatial_attention_block_skip_range", "int", 2, "compute attention one call in N", min=1,
+                   per_request=True),
+            Option("attention_timestep_skip_end", "int", 681, "approximate attention below this timestep", min=0,
+                   per_request=True),
             Option("unconditional_batch_skip_range", "int", 5, "compute the unconditional branch one call in N",
-                   min=1),
+                   min=1, per_request=True),
             Option("unconditional_timestep_skip_end", "int", 641, "approximate the unconditional branch below "
-                   "this timestep", min=0),
-            Option("attention_weight", "float", 0.3, "weight of the attention extrapolation", min=0.0, max=1.0),
+                   "this timestep", min=0, per_request=True),
+            Option("attention_weight", "float", 0.3, "weight of the attention extrapolation", min=0.0, max=1.0,
+                   per_request=True),
         ),
         config_keys=(_when("faster_cache", "fastercache"), ConfigKey("enable_faster_cache", enables=True),
                      ConfigKey("cache_backend", when=("faster_cache", "fastercache"))),

@@ -1,7 +1,8 @@
 """What omni adds around a diffusers cache on one denoiser: a cache context when the pipeline sets
 none, the current timestep for callbacks, and a per-call "computed"/"reused" flag.
 
-Written here because diffusers keeps no hit counters (diffusers-0.42-notes §1.5). Two readers:
+Written here because diffusers keeps no hit counters (its cache hooks record no per-call outcome). Two
+readers:
 
 * block-level caches (FBC, MagCache): the leader hook's shared state says ``should_compute``
   after the call — read outside any compiled region, so it also works with regional compile;
@@ -9,7 +10,8 @@ Written here because diffusers keeps no hit counters (diffusers-0.42-notes §1.5
   ``fn_ref.original_forward`` (what the cache hook calls when it really computes) is wrapped
   with a counter; a call is "reused" when any hooked module did not run.
 
-Everything installed here is removed by :meth:`Watch.remove`, in the reverse order.
+Everything installed here is removed by :meth:`Watch.remove`, in the reverse order; the cache's own
+hooks are removed by the caller (``disable_cache`` or by hook name).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Callable
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import BaseState, CacheContext, StateManager, _set_cache_context
+
+from omni.sdk import HitFlags
 
 PROBE = "omni_context_probe"
 
@@ -60,6 +64,11 @@ def hooked(root: torch.nn.Module, hook_name: str) -> list[tuple[str, torch.nn.Mo
     return out
 
 
+def hooks_named(root: torch.nn.Module, hook_name: str) -> list[ModelHook]:
+    """The ``hook_name`` hook objects under ``root`` (to read their state or retune them)."""
+    return [module._diffusers_hook.hooks[hook_name] for _, module in hooked(root, hook_name)]
+
+
 def _timestep_of(args, kwargs) -> float | None:
     t = kwargs.get("timestep", args[1] if len(args) > 1 else None)
     if torch.is_tensor(t):
@@ -70,17 +79,22 @@ def _timestep_of(args, kwargs) -> float | None:
 class Watch:
     """Torch forward hooks on one denoiser (outside diffusers' hook chain, so they see every call)."""
 
-    def __init__(self, module: torch.nn.Module, flags: list[str]) -> None:
+    def __init__(self, module: torch.nn.Module, flags: HitFlags) -> None:
         self.module = module
         self.flags = flags
         self.timestep: float | None = None
         self.decide: Callable[[], bool] | None = None  # -> True when this call computed everything
         self.before: list[Callable[[], None]] = []
         self.after: list[Callable[[], None]] = []
-        self._handles = [module.register_forward_pre_hook(self._pre, with_kwargs=True),
-                         module.register_forward_hook(self._post)]
+        self._handles: list = []
         self._restores: list[Callable[[], None]] = []
         self.probe: ContextProbe | None = None
+        self._states: list[dict[str, object]] = []  # per-context hook states (per_context)
+
+    def attach(self) -> None:
+        """Install the torch hooks (after every check passed)."""
+        self._handles = [self.module.register_forward_pre_hook(self._pre, with_kwargs=True),
+                         self.module.register_forward_hook(self._post)]
 
     def _pre(self, module, args, kwargs):
         self.timestep = _timestep_of(args, kwargs)
@@ -94,7 +108,7 @@ class Watch:
         for fn in self.after:
             fn()
         if self.decide is not None:
-            self.flags.append("computed" if self.decide() else "reused")
+            self.flags.record(self.decide())
         return None
 
     # ---------------------------------------------------------------- readers
@@ -142,7 +156,8 @@ class Watch:
         "cond" call's attention output. Before each call the state of the call's context is swapped
         in; all are dropped when diffusers resets the hooks after the pipeline call."""
         states: dict[int, dict[str, object]] = {id(h): {} for h in hooks}
-        self.probe = ContextProbe(on_reset=lambda: [d.clear() for d in states.values()])
+        self._states.extend(states.values())
+        self.probe = ContextProbe(on_reset=self.reset)
         HookRegistry.check_if_exists_or_initialize(self.module).register_hook(self.probe, PROBE)
 
         def swap() -> None:
@@ -155,16 +170,21 @@ class Watch:
 
         self.before.insert(0, swap)
 
-    def remove(self, hook_names: tuple[str, ...]) -> None:
+    def reset(self) -> None:
+        """Drop the per-context states (after every pipeline call, and after an aborted one)."""
+        for states in self._states:
+            states.clear()
+
+    def remove(self) -> None:
         for restore in reversed(self._restores):
             restore()
         self._restores.clear()
         for handle in self._handles:
             handle.remove()
-        registry = getattr(self.module, "_diffusers_hook", None) or HookRegistry.check_if_exists_or_initialize(self.module)
-        for name in (*hook_names, PROBE):
-            registry.remove_hook(name, recurse=True)
-        registry.invalidate_child_registries_cache()  # see impl.refresh_registries
+        self._handles.clear()
+        if self.probe is not None:
+            HookRegistry.check_if_exists_or_initialize(self.module).remove_hook(PROBE, recurse=False)
+            self.probe = None
 
 
 def _has_context(module: torch.nn.Module) -> bool:

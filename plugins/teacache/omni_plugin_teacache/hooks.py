@@ -13,13 +13,18 @@ Rules (ali-vilab originals, with vLLM-Omni's per-context state):
 * a probe shape change (new resolution) computes and resets;
 * state is per cache context ("cond" / "uncond", set by pipelines via ``cache_context``; pipelines
   without it get a single "inference" context) and is reset by diffusers after every pipeline call
-  (``reset_stateful_hooks``).
+  (``reset_stateful_hooks``), and by :meth:`Installed.reset` after an aborted one.
+
+The thresholds live in one :class:`Settings` object the head reads on every call, so a request can
+change them without reinstalling anything.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,10 +32,31 @@ from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks._helpers import TransformerBlockRegistry
 from diffusers.hooks.hooks import BaseState, CacheContext, StateManager
 
+from omni.sdk import HitFlags, hook_snapshot, refresh_hooks
 from omni_plugin_teacache.probes import rel_l1
 
 HEAD = "omni_teacache_head"
 BLOCK = "omni_teacache_block"
+
+
+@dataclass
+class Settings:
+    """The per-request options (read by the head hook on every call)."""
+
+    threshold: float
+    interval: int
+    force_last: bool
+
+    def update(self, options: dict[str, Any]) -> None:
+        self.threshold = float(options["rel_l1_thresh"])
+        self.interval = int(options["interval"] or 0)
+        self.force_last = bool(options["force_last"])
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Settings:
+        settings = cls(0.0, 0, True)
+        settings.update(options)
+        return settings
 
 
 class TeaCacheState(BaseState):
@@ -47,12 +73,6 @@ class TeaCacheState(BaseState):
         self.residuals: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
 
-def _named_args(forward_params: list[str], args, kwargs) -> dict:
-    named = dict(zip(forward_params, args))
-    named.update(kwargs)
-    return named
-
-
 def _pack(metadata, output_len: int | None, hidden, encoder):
     if output_len is None:
         return hidden
@@ -63,20 +83,32 @@ def _pack(metadata, output_len: int | None, hidden, encoder):
     return tuple(out)
 
 
+def output_arity(block_cls) -> int | None:
+    """How many tensors a block returns (None: a single tensor), from diffusers' block registry."""
+    meta = TransformerBlockRegistry.get(block_cls)
+    if meta.return_encoder_hidden_states_index is None and meta.return_hidden_states_index in (None, 0):
+        return None
+    return max(i for i in (meta.return_hidden_states_index, meta.return_encoder_hidden_states_index) if i is not None) + 1
+
+
 class _BlockHookBase(ModelHook):
-    def __init__(self, state_manager: StateManager) -> None:
+    def __init__(self, state_manager: StateManager, recorder: Callable | None) -> None:
         super().__init__()
         self.state_manager = state_manager
+        self.recorder = recorder
         self.metadata = None
         self.params: list[str] = []
+        self.output_len: int | None = None
 
     def initialize_hook(self, module):
         self.metadata = TransformerBlockRegistry.get(type(module))
         self.params = list(inspect.signature(type(module).forward).parameters)[1:]
+        self.output_len = output_arity(type(module))
         return module
 
     def _inputs(self, args, kwargs):
-        named = _named_args(self.params, args, kwargs)
+        named = dict(zip(self.params, args))
+        named.update(kwargs)
         hidden = named[self.metadata.hidden_states_argument_name]
         encoder = named.get(self.metadata.encoder_hidden_states_argument_name)
         return named, hidden, encoder
@@ -91,30 +123,26 @@ class _BlockHookBase(ModelHook):
 class TeaCacheHeadHook(_BlockHookBase):
     _is_stateful = True
 
-    def __init__(self, state_manager, probe: Callable, coefficients, threshold: float, interval: int,
-                 force_last: bool, total_steps: Callable[[], int | None], flags: list[str], output_len: int | None,
-                 recorder: Callable | None = None) -> None:
-        super().__init__(state_manager)
+    def __init__(self, state_manager, probe: Callable, coefficients, settings: Settings,
+                 total_steps: Callable[[], int | None], flags: HitFlags, recorder: Callable | None = None) -> None:
+        super().__init__(state_manager, recorder)
         self.probe = probe
         self.poly = np.poly1d(coefficients)
-        self.threshold = threshold
-        self.interval = interval
-        self.force_last = force_last
+        self.settings = settings
         self.total_steps = total_steps
         self.flags = flags
-        self.output_len = output_len
-        self.recorder = recorder
 
     @torch.compiler.disable
     def _decide(self, state: TeaCacheState, probe: torch.Tensor) -> bool:
+        settings = self.settings
         total = self.total_steps()
         prev = state.previous_probe
         compute = True
         if prev is not None and prev.shape == probe.shape and state.residuals is not None:
             state.accumulated += float(self.poly(rel_l1(probe, prev)))
-            last = self.force_last and total is not None and state.calls >= total - 1
-            forced = self.interval and state.since_compute + 1 >= self.interval
-            compute = last or bool(forced) or state.accumulated >= self.threshold
+            last = settings.force_last and total is not None and state.calls >= total - 1
+            forced = settings.interval and state.since_compute + 1 >= settings.interval
+            compute = last or bool(forced) or state.accumulated >= settings.threshold
         if compute:
             state.accumulated = 0.0
             state.since_compute = 0
@@ -122,7 +150,7 @@ class TeaCacheHeadHook(_BlockHookBase):
             state.since_compute += 1
         state.previous_probe = probe.detach()
         state.calls += 1
-        self.flags.append("computed" if compute else "reused")
+        self.flags.record(compute)
         return compute
 
     def new_forward(self, module, *args, **kwargs):
@@ -148,11 +176,9 @@ class TeaCacheHeadHook(_BlockHookBase):
 
 
 class TeaCacheBlockHook(_BlockHookBase):
-    def __init__(self, state_manager, is_tail: bool, output_len: int | None, recorder: Callable | None = None) -> None:
-        super().__init__(state_manager)
+    def __init__(self, state_manager, is_tail: bool, recorder: Callable | None = None) -> None:
+        super().__init__(state_manager, recorder)
         self.is_tail = is_tail
-        self.output_len = output_len
-        self.recorder = recorder
 
     def new_forward(self, module, *args, **kwargs):
         state: TeaCacheState = self.state_manager.get_state()
@@ -167,30 +193,7 @@ class TeaCacheBlockHook(_BlockHookBase):
                     self.recorder("output", out_h)
             return output
         _, hidden, encoder = self._inputs(args, kwargs)
-        return _pack(self.metadata, self.output_len_for(module), hidden, encoder)
-
-    def output_len_for(self, module) -> int | None:
-        return self.output_len
-
-
-def block_list(denoiser, attrs: tuple[str, ...]) -> list[tuple[str, torch.nn.Module]]:
-    from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
-
-    names = attrs or tuple(_ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
-    blocks = []
-    for name in names:
-        container = getattr(denoiser, name, None)
-        if isinstance(container, torch.nn.ModuleList):
-            blocks.extend((f"{name}.{i}", b) for i, b in enumerate(container))
-    return blocks
-
-
-def output_arity(block_cls) -> int | None:
-    """How many tensors a block returns (None: a single tensor), from diffusers' block registry."""
-    meta = TransformerBlockRegistry.get(block_cls)
-    if meta.return_encoder_hidden_states_index is None and meta.return_hidden_states_index in (None, 0):
-        return None
-    return max(i for i in (meta.return_hidden_states_index, meta.return_encoder_hidden_states_index) if i is not None) + 1
+        return _pack(self.metadata, self.output_len, hidden, encoder)
 
 
 def check_blocks(blocks) -> None:
@@ -204,35 +207,38 @@ def check_blocks(blocks) -> None:
             raise ValueError(f"block {name} ({type(block).__name__}) is not in diffusers' TransformerBlockRegistry") from None
 
 
-def install(denoiser, blocks, *, probe, coefficients, threshold, interval, force_last, total_steps, flags,
-            recorder=None) -> Callable[[], None]:
-    """Install the hooks; returns a function removing them."""
-    state_manager = StateManager(TeaCacheState)
-    installed = []
-    head_name, head = blocks[0]
-    registry = HookRegistry.check_if_exists_or_initialize(head)
-    registry.register_hook(
-        TeaCacheHeadHook(state_manager, probe, coefficients, threshold, interval, force_last, total_steps, flags,
-                         output_arity(type(head)), recorder), HEAD)
-    installed.append(registry)
-    for i, (_, block) in enumerate(blocks[1:], start=1):
-        registry = HookRegistry.check_if_exists_or_initialize(block)
-        registry.register_hook(
-            TeaCacheBlockHook(state_manager, is_tail=i == len(blocks) - 1, output_len=output_arity(type(block)),
-                              recorder=recorder), BLOCK)
-        installed.append(registry)
+class Installed:
+    """The hooks on one denoiser: ``reset()`` drops the per-context state, ``remove()`` uninstalls."""
 
-    # diffusers 0.42 caches each registry's child-registry list on the first cache_context and
-    # does not invalidate it when hooks are added below: without this, a pipeline that already
-    # ran would never pass its "cond"/"uncond" contexts to our state manager
-    root = HookRegistry.check_if_exists_or_initialize(denoiser)
-    root.invalidate_child_registries_cache()
+    def __init__(self, denoiser, blocks, *, probe, coefficients, settings: Settings,
+                 total_steps: Callable[[], int | None], flags: HitFlags, recorder: Callable | None = None) -> None:
+        self.denoiser = denoiser
+        self.state_manager = StateManager(TeaCacheState)
+        self.restore = hook_snapshot(denoiser)
+        self.registries = []
+        try:
+            head = HookRegistry.check_if_exists_or_initialize(blocks[0][1])
+            self.registries.append(head)
+            head.register_hook(TeaCacheHeadHook(self.state_manager, probe, coefficients, settings, total_steps, flags,
+                                                recorder), HEAD)
+            for i, (_, block) in enumerate(blocks[1:], start=1):
+                registry = HookRegistry.check_if_exists_or_initialize(block)
+                self.registries.append(registry)
+                registry.register_hook(TeaCacheBlockHook(self.state_manager, is_tail=i == len(blocks) - 1,
+                                                         recorder=recorder), BLOCK)
+        except BaseException:
+            self.remove()
+            raise
+        # a pipeline that already ran must pass its "cond"/"uncond" contexts to the new hooks
+        refresh_hooks(denoiser)
 
-    def remove() -> None:
-        for reg in installed:
+    def reset(self) -> None:
+        self.state_manager.reset()
+
+    def remove(self) -> None:
+        for registry in self.registries:
             for name in (HEAD, BLOCK):
-                if name in reg.hooks:
-                    reg.remove_hook(name, recurse=False)
-        root.invalidate_child_registries_cache()
-
-    return remove
+                if name in registry.hooks:
+                    registry.remove_hook(name, recurse=False)
+        refresh_hooks(self.denoiser)
+        self.restore()

@@ -1,80 +1,109 @@
-"""Applying TeaCache to a pipeline (the CACHE stage)."""
+"""Applying TeaCache to a pipeline (the CACHE stage): where the coefficients come from, the hooks
+on every denoiser, and the step's stats / reset / reconfigure / undo."""
 
 from __future__ import annotations
 
-from omni.runtime.context import Applied, Skip
+from typing import Any
+
+from omni.sdk import Applied, HitFlags, Skip, UsageError, blocks, denoisers
 
 from omni_plugin_teacache import store
-from omni_plugin_teacache.hooks import block_list, check_blocks, install
-from omni_plugin_teacache.probes import PROBES
+from omni_plugin_teacache.facts import DEFAULT_PROBE
 
 
-def resolve_coefficients(options: dict, family) -> tuple[tuple[float, ...], str, str]:
+def _from_file(path: str, family: str) -> dict[str, Any]:
+    try:
+        data = store.read(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if data["family"] != family:
+        raise UsageError(f"TeaCache calibration {path} was fitted for family {data['family']}, not {family}")
+    return data
+
+
+def _calibration(data: dict[str, Any], why: str) -> tuple[tuple[float, ...], str, str]:
+    weights = data.get("weights", "unknown")
+    return (tuple(data["coefficients"]), data["probe"],
+            f"calibration {data['path']} ({why}; fitted on {data.get('model', 'an unnamed model')}, {weights} weights)")
+
+
+def resolve_coefficients(options: dict, family, model: str) -> tuple[tuple[float, ...], str, str]:
     """-> (coefficients, probe name, where they came from). Raises Skip when there are none.
 
-    Precedence: ``coefficients`` option > ``calibration`` file option > the store's file for the
-    family > the family's published ``TeaCacheFacts``.
+    Precedence: the ``coefficients`` option > the ``calibration`` file option (the user insists) >
+    a calibration of this very model in the store > a calibration of the family on trained weights >
+    the family's published coefficients. A calibration of another model's random weights is never
+    used unless named with ``teacache.calibration``.
     """
-    facts = family.facts.teacache
-    probe = facts.probe if facts else "block0-input"
+    published = family.extras.get("teacache", {})
+    probe = published.get("probe", DEFAULT_PROBE)
     if options.get("coefficients"):
         coeffs = tuple(options["coefficients"])
         if len(coeffs) != 5:
-            raise Skip(f"teacache.coefficients needs 5 values (degree 4), got {len(coeffs)}")
+            raise UsageError(f"teacache.coefficients needs 5 values (degree 4), got {len(coeffs)}")
         return coeffs, probe, "option coefficients"
-    path = options.get("calibration")
-    data = None
-    if path:
-        try:
-            data = store.read(path)
-        except ValueError as exc:
-            from omni.errors import UsageError
-
-            raise UsageError(str(exc)) from None
-        data["path"] = path
-    else:
-        data = store.calibrated().get(family.name)
-    if data is not None:
-        return tuple(data["coefficients"]), data["probe"], f"calibration {data['path']}"
-    if facts and facts.coefficients:
-        return facts.coefficients, probe, facts.source or "published"
-    raise Skip(f"no TeaCache coefficients for {family.name}: run `omni calibrate teacache MODEL` "
+    if options.get("calibration"):
+        return _calibration(_from_file(str(options["calibration"]), family.name), "teacache.calibration")
+    stored = store.calibrations(family.name)
+    own = [d for d in stored if d.get("model") == model]
+    if own:
+        return _calibration(own[0], "fitted on this model")
+    trained = [d for d in stored if store.verified(d)]
+    if trained:
+        return _calibration(trained[0], "fitted on trained weights")
+    if published.get("coefficients"):
+        return tuple(published["coefficients"]), probe, published["source"]
+    if stored:
+        other = stored[0]
+        raise Skip(f"no TeaCache coefficients for {model}: the {family.name} calibration {other['path']} was fitted on "
+                   f"the {other.get('weights', 'unknown')} weights of {other.get('model', 'another model')} and is "
+                   f"unverified for other models; pass teacache.calibration={other['path']} to use it anyway")
+    raise Skip(f"no TeaCache coefficients for {family.name}: fit them with `omni calibrate teacache MODEL` "
                "or pass teacache.coefficients")
 
 
-def apply(ctx, step) -> Applied:
-    opts = step.options
-    coeffs, probe_name, source = resolve_coefficients(opts, ctx.family)
-    if probe_name not in PROBES:
-        raise Skip(f"unknown TeaCache probe point {probe_name!r} (known: {', '.join(PROBES)})")
-    targets = []
-    for name, module in ctx.denoisers():
-        blocks = block_list(module, ctx.family.facts.block_attrs)
+def targets(ctx) -> list[tuple[str, Any, list]]:
+    """(name, denoiser, blocks) of every denoiser; Skip when one cannot take TeaCache."""
+    from omni_plugin_teacache.hooks import check_blocks
+
+    out = []
+    for name, module in denoisers(ctx):
+        found = blocks(module, ctx.family.facts.block_attrs)
         try:
-            check_blocks(blocks)
+            check_blocks(found)
         except ValueError as exc:
             raise Skip(f"{name}: {exc}") from None
-        targets.append((name, module, blocks))
-    if not targets:
-        raise Skip("the pipeline has no denoiser component")
-    flags: list[str] = []
-    removers = []
-    total_steps = lambda: getattr(ctx.pipe, "_num_timesteps", None)  # noqa: E731
-    for _, module, blocks in targets:
-        removers.append(install(module, blocks, probe=PROBES[probe_name], coefficients=coeffs,
-                                threshold=float(opts["rel_l1_thresh"]), interval=int(opts["interval"] or 0),
-                                force_last=bool(opts["force_last"]), total_steps=total_steps, flags=flags))
+        out.append((name, module, found))
+    return out
 
-    def stats() -> list[str]:
-        out = list(flags)
-        flags.clear()
-        return out
+
+def apply(ctx, step) -> Applied:
+    from omni_plugin_teacache.hooks import Installed, Settings
+    from omni_plugin_teacache.probes import PROBES
+
+    opts = step.options
+    coeffs, probe_name, source = resolve_coefficients(opts, ctx.family, store.model_id(ctx.model))
+    found = targets(ctx)
+    settings = Settings.from_options(opts)
+    flags = HitFlags()
+    installed: list[Installed] = []
 
     def undo() -> None:
-        for remove in removers:
-            remove()
+        while installed:
+            installed.pop().remove()
+
+    step.on_undo(undo)
+    total_steps = lambda: getattr(ctx.pipe, "_num_timesteps", None)  # noqa: E731
+    for _, module, stack in found:
+        installed.append(Installed(module, stack, probe=PROBES[probe_name], coefficients=coeffs, settings=settings,
+                                   total_steps=total_steps, flags=flags))
+
+    def reset() -> None:
+        for one in installed:
+            one.reset()
+        flags.read()
 
     return Applied(
         details={"probe": probe_name, "coefficients": list(coeffs), "coefficients_source": source,
-                 "denoisers": [t[0] for t in targets], "blocks": sum(len(t[2]) for t in targets)},
-        undo=undo, stats=stats)
+                 "denoisers": [t[0] for t in found], "blocks": sum(len(t[2]) for t in found)},
+        stats=flags.read, reset=reset, reconfigure=settings.update)

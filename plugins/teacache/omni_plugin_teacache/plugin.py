@@ -1,22 +1,17 @@
-"""TeaCache declaration (no torch import). Calibrated families (``omni calibrate teacache``) get an
-explicit supported claim that cites the calibration file."""
+"""TeaCache declaration (no torch import). The cells proven by ``omni verify`` with the families'
+published coefficients are claimed ``supported``; a calibration never adds a claim (its cells stay
+``untested``, provable with ``omni verify --include-untested``)."""
 
-import omni
-from omni.specs import ConfigKey, OptimizationSpec, Option, Stage, supported
+from omni.sdk import ConfigKey, OptimizationSpec, Option, Stage, hookimpl, supported
 
-from omni_plugin_teacache import store
+from omni_plugin_teacache.facts import TRAITS
 
 # Cells proven by `omni verify` on the tiny models (published coefficients).
 VERIFIED = ("flux", "wan", "ltx", "qwenimage")
 
-PROBES = ("flux-norm1", "wan-time-modulation", "ltx-norm1", "qwen-img-mod", "block0-input")
 
-
-@omni.hookimpl
+@hookimpl
 def omni_register_optimizations():
-    claims = {f: supported("verified: omni verify (published coefficients)") for f in VERIFIED}
-    for family, data in store.calibrated().items():
-        claims[family] = supported(f"calibrated by omni calibrate teacache ({data['path']})")
     yield OptimizationSpec(
         name="teacache",
         stage=Stage.CACHE,
@@ -27,12 +22,13 @@ def omni_register_optimizations():
         impl="omni_plugin_teacache.impl:apply",
         options=(
             Option("rel_l1_thresh", "float", 0.2, "error budget on the accumulated rescaled probe change", min=0.0,
-                   max=10.0),
+                   max=10.0, per_request=True),
             Option("interval", "int", 0, "force a full compute at least every N denoiser calls (0: never forced)",
-                   min=0),
-            Option("force_last", "bool", True, "always compute the last denoising step"),
+                   min=0, per_request=True),
+            Option("force_last", "bool", True, "always compute the last denoising step", per_request=True),
             Option("coefficients", "floats", None, "override the rescale polynomial (5 values, highest power first)"),
-            Option("calibration", "path", None, "a calibration file from omni calibrate teacache"),
+            Option("calibration", "path", None, "a calibration file from omni calibrate teacache (used even when "
+                   "it was fitted on another model's random weights)"),
         ),
         config_keys=(
             ConfigKey("cache", when=("tea_cache", "teacache")),
@@ -44,9 +40,11 @@ def omni_register_optimizations():
                       requires={"cache_backend": ("tea_cache", "teacache")}),
         ),
         requires_traits={"denoiser:dit", "blocks:list", "teacache:coefficients"},
-        trait_hints={"teacache:coefficients": "no published TeaCache coefficients for this family; "
-                                              "run `omni calibrate teacache MODEL` to fit them"},
-        claims=claims,
+        trait_hints={"teacache:coefficients": "no TeaCache coefficients for this family: fit them with "
+                                              "`omni calibrate teacache MODEL`"},
+        traits=TRAITS,
+        family_traits="omni_plugin_teacache.facts:family_traits",
+        claims={f: supported("verified: omni verify (published coefficients)") for f in VERIFIED},
         exclusive_group="cache",
         order=10,
         verify_overrides={"rel_l1_thresh": 0.3},
@@ -54,7 +52,7 @@ def omni_register_optimizations():
     )
 
 
-@omni.hookimpl
+@hookimpl
 def omni_register_commands(app):
     from omni_plugin_teacache.cli import register
 

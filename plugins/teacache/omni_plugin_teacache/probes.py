@@ -1,10 +1,13 @@
 """Probe points: the cheap tensor TeaCache compares between steps, computed from the first block's
-inputs (vllm-omni-and-omnirt.md §2.2). Each probe is ``probe(block, hidden_states, kwargs) -> Tensor``
-where ``kwargs`` are the block's named forward arguments."""
+inputs (the tensors the TeaCache originals and vLLM-Omni's extractors compare). Each probe is
+``probe(block, hidden_states, kwargs) -> Tensor`` where ``kwargs`` are the block's named forward
+arguments. Their names are listed without torch in :data:`omni_plugin_teacache.facts.PROBE_NAMES`."""
 
 from __future__ import annotations
 
 import torch
+
+from omni_plugin_teacache.facts import PROBE_NAMES
 
 
 def flux_norm1(block, hidden_states, kw):
@@ -47,6 +50,7 @@ PROBES = {
     "qwen-img-mod": qwen_img_mod,
     "block0-input": block0_input,
 }
+assert tuple(PROBES) == PROBE_NAMES, "facts.PROBE_NAMES must list the probes of this module"
 
 
 def rel_l1(current: torch.Tensor, previous: torch.Tensor) -> float:
