@@ -91,7 +91,8 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
                 if i < warmup:
                     continue
                 variant.totals.append(total)
-                variant.step_medians.append(statistics.median(report.timings["steps"]))
+                if report.timings["steps"]:
+                    variant.step_medians.append(statistics.median(report.timings["steps"]))
                 variant.cache = report.cache_hits
                 peak = _cuda_peak()
                 if peak is not None:
@@ -100,7 +101,7 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
                     variant.outputs.append(out)
     psnrs = [psnr(o, b) for o, b in zip(opt.outputs, base.outputs)]
     ssims = [ssim(o, b) for o, b in zip(opt.outputs, base.outputs)]
-    med = lambda xs: statistics.median(xs)  # noqa: E731
+    med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
 
     def summary(v: Variant) -> dict[str, Any]:
         computed = sum(c["computed"] for c in v.cache) if v.cache else None
@@ -109,7 +110,8 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
                 "first_call_s": round(v.first_call_s, 4),
                 # what the first call cost beyond a warm one: compilation for `compile`, ~0 otherwise
                 "first_call_overhead_s": round(v.first_call_s - med(v.totals), 4),
-                "median_total_s": round(med(v.totals), 4), "median_step_s": round(med(v.step_medians), 5),
+                "median_total_s": round(med(v.totals), 4),
+                "median_step_s": round(med(v.step_medians), 5) if v.step_medians else None,
                 "runs": len(v.totals), "peak_cuda_bytes": v.peak_cuda, "cache_computed": computed,
                 "cache_reused": reused}
 
@@ -119,7 +121,8 @@ def bench(model: str, optimize: list[str], *, vs: list[str] | None = None, sets:
         "model": model, "seeds": seeds, "runs": runs, "warmup": warmup, "device": loaded[0][2].device,
         "generation": loaded[0][3], "baseline": b, "optimized": o,
         "speedup_total": round(b["median_total_s"] / o["median_total_s"], 3),
-        "speedup_step": round(b["median_step_s"] / o["median_step_s"], 3),
+        "speedup_step": (round(b["median_step_s"] / o["median_step_s"], 3)
+                         if b["median_step_s"] and o["median_step_s"] else None),
         "psnr_db": round(min(finite), 2) if finite else None, "ssim": round(min(ssims), 4) if ssims else None,
         "identical": not finite,
         "peak_rss_bytes": __import__("omni.runtime.measure", fromlist=["x"]).peak_rss_bytes(),

@@ -48,6 +48,12 @@ def test_legacy_callback_pipeline_gets_step_timings_and_cache_hits(site, tmp_pat
     assert len(hits["steps"]) == 8 and hits["reused"] > 0 and hits["computed"] > 0
 
 
+def test_bench_of_a_legacy_callback_pipeline_reports_steps(site):
+    data = json.loads(omni(site, "bench", "tiny-pixart", "--optimize", "first_block_cache", "--set",
+                           "first_block_cache.threshold=0.5", "--runs", "1", "--warmup", "0", "--json").stdout)
+    assert data["optimized"]["median_step_s"] > 0 and data["optimized"]["cache_reused"] > 0
+
+
 @pytest.mark.slow
 def test_verify_proves_the_example_family_claims(site):
     out = omni(site, "verify", "--family", "pixart").stdout
@@ -55,9 +61,15 @@ def test_verify_proves_the_example_family_claims(site):
 
 
 @pytest.mark.slow
-def test_verify_proves_the_example_optimization(site):
+def test_verify_proves_the_example_optimization_and_records_local_proofs(site, tmp_path):
     out = omni(site, "verify", "--optimization", "attention_slicing").stdout
     assert "1 cell(s): 1 passed, 0 failed" in out
+    # sdxl has the trait but nobody claims the cell: an author proves it locally, it stays untested
+    proc = omni(site, "verify", "--optimization", "attention_slicing", "--family", "sdxl", "--include-untested")
+    assert "1 cell(s): 1 passed, 0 failed" in proc.stdout and "local proofs recorded" in proc.stderr
+    cells = json.loads(omni(site, "capabilities", "tiny-sdxl", "--json").stdout)["optimizations"]
+    cell = next(c for c in cells if c["optimization"] == "attention_slicing")
+    assert cell["status"] == "untested" and any("verified locally on" in r for r in cell["reasons"])
 
 
 def test_service_example_command_preset_and_step_observer(site, tmp_path):

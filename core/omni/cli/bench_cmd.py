@@ -51,7 +51,7 @@ def bench(
         cache = "" if v["cache_computed"] is None else f"{v['cache_computed']}/{v['cache_reused']}"
         cuda = "" if v["peak_cuda_bytes"] is None else f"{v['peak_cuda_bytes'] / 2**20:.0f}"
         table.add_row(v["label"], ", ".join(v["applied"]) or "-", f"{v['first_call_s']:.3f}", f"{v['median_total_s']:.3f}",
-                      f"{v['median_step_s'] * 1000:.1f}", cache, cuda)
+                      "-" if v["median_step_s"] is None else f"{v['median_step_s'] * 1000:.1f}", cache, cuda)
     con = console()
     con.print(table)
     quality = "identical output" if result["identical"] else f"PSNR {result['psnr_db']} dB, SSIM {result['ssim']}"

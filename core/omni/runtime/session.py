@@ -156,9 +156,11 @@ class Session:
     @classmethod
     def attach(cls, prepared: Prepared, pipe: Any) -> Session:
         """Apply the post-load stages to an already built pipeline (``omni.optimize``)."""
-        device = next((str(p.device) for _, m in measure.modules(pipe) for p in m.parameters()), "cpu")
+        first = next((p for _, m in measure.modules(pipe) for p in m.parameters() if p.dtype.is_floating_point), None)
+        device = str(first.device).split(":")[0] if first is not None else "cpu"
+        dtype = str(first.dtype).replace("torch.", "") if first is not None else "float32"
         ctx = RunContext(model=prepared.resolved, family=prepared.family, env=prepared.env, pipe=pipe,
-                         device=device.split(":")[0])
+                         device=device, dtype=dtype)
         prepared.report.environment = environment_info(ctx.device)
         session = cls(prepared, ctx)
         try:
