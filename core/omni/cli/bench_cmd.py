@@ -15,14 +15,14 @@ def bench(
     optimize: list[str] = typer.Option(..., "--optimize", "-O", help="Optimization(s) to measure."),
     vs: list[str] = typer.Option([], "--vs", help="Compare against these optimizations instead of the baseline."),
     set_: list[str] = typer.Option([], "--set", "-s", help="KEY=VALUE for the optimized variant."),
-    runs: int = typer.Option(3, "--runs", min=1),
-    warmup: int = typer.Option(1, "--warmup", min=0),
+    runs: int = typer.Option(3, "--runs", min=1, help="Measured runs per variant (baseline and optimized alternate)."),
+    warmup: int = typer.Option(1, "--warmup", min=0, help="Unmeasured runs per variant before measuring (first-call costs)."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (each run uses all)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1),
-    height: Optional[int] = typer.Option(None, "--height", min=8),
-    width: Optional[int] = typer.Option(None, "--width", min=8),
-    device: Optional[str] = typer.Option(None, "--device"),
-    json_out: bool = typer.Option(False, "--json"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Denoising steps (default: the model's)."),
+    height: Optional[int] = typer.Option(None, "--height", min=8, help="Image height in pixels (default: the model's)."),
+    width: Optional[int] = typer.Option(None, "--width", min=8, help="Image width in pixels (default: the model's)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON instead of a table."),
 ) -> None:
     """Interleaved, same-seed comparison: median time per step and end to end, speedup, memory, PSNR/SSIM."""
     from omni.bench import bench as run_bench
