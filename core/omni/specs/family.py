@@ -114,6 +114,11 @@ class FamilySpec:
     (``{"teacache": {"probe": ..., "coefficients": [...]}}``): the plugin that declares
     ``family_traits`` validates it and derives traits from it; the core only carries it.
 
+    ``task_pipelines`` maps each task of ``facts.tasks`` to the diffusers pipeline class that runs it
+    (``{"t2i": "FluxPipeline", "i2i": "FluxImg2ImgPipeline", "edit": "FluxKontextPipeline"}``); a request for
+    another task than the loaded pipeline's builds that class from the same components (``from_pipe``, no
+    weights loaded twice). Every class named must be in ``pipelines``.
+
     ``load`` (an import path or a callable ``load(ctx, step) -> pipeline``) defaults to omni's
     ``DiffusionPipeline.from_pretrained`` loader.
 
@@ -137,6 +142,7 @@ class FamilySpec:
     extra_traits: frozenset[str] = frozenset()
     claims: Mapping[str, Claim] = field(default_factory=dict)
     extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    task_pipelines: Mapping[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     load: Behaviour | None = None
     default_generation: Mapping[str, Any] = field(default_factory=dict)
@@ -159,6 +165,15 @@ class FamilySpec:
             {key: frozen_mapping(f"{where}: extras[{key!r}]", value) for key, value in extras.items()}))
         object.__setattr__(self, "default_generation",
                            frozen_mapping(f"{where}: default_generation", self.default_generation))
+        tasks = frozen_mapping(f"{where}: task_pipelines", self.task_pipelines)
+        for task, cls in tasks.items():
+            if task not in TASKS:
+                raise DeclarationError(f"{where}: task_pipelines key {task!r} is not one of {sorted(TASKS)}")
+            if not isinstance(self.facts, FamilyFacts) or task not in self.facts.tasks:
+                raise DeclarationError(f"{where}: task_pipelines names task {task!r}, which facts.tasks does not list")
+            if not isinstance(cls, str) or cls not in self.pipelines:
+                raise DeclarationError(f"{where}: task_pipelines[{task!r}] = {cls!r} is not one of pipelines")
+        object.__setattr__(self, "task_pipelines", tasks)
         if not self.summary or not isinstance(self.summary, str):
             raise DeclarationError(f"{where} needs a summary")
         if not isinstance(self.facts, FamilyFacts):
