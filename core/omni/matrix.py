@@ -114,7 +114,8 @@ class CompatMatrix:
 
     @property
     def family_names(self) -> list[str]:
-        return [d.spec.name for d in self.registry.families.values()]
+        """Families with declared facts (a catch-all family's facts exist per model: see ``omni capabilities``)."""
+        return [d.spec.name for d in self.registry.families.values() if d.spec.infer is None]
 
     @property
     def optimization_names(self) -> list[str]:

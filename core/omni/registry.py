@@ -142,6 +142,29 @@ class Registry:
         return [(d, p) for d in self.families.values() for p in d.spec.hub_patterns
                 if fnmatch.fnmatch(hub_id.lower(), p.lower())]
 
+    def catch_all(self) -> Declared[FamilySpec] | None:
+        """The family that handles pipeline classes no family claims (``FamilySpec.infer``), if installed."""
+        found = [d for d in self.families.values() if d.spec.infer is not None]
+        if len(found) > 1:
+            raise ContestedName(contest_message("catch-all family", found[0].spec.name, tuple(found)))
+        return found[0] if found else None
+
+    def with_family(self, spec: FamilySpec) -> Registry:
+        """A copy of this registry where the family ``spec.name`` is replaced by ``spec`` (a catch-all family
+        with the facts inferred for one model), its traits derived again."""
+        import dataclasses
+
+        from omni.behaviour import resolve
+
+        key = norm(spec.name)
+        old = self.family(spec.name)
+        declared = Declared(spec, old.plugin)
+        families = {**self.families, key: declared}
+        copy = dataclasses.replace(self, families=families, family_traits=dict(self.family_traits),
+                                   findings=list(self.findings))
+        copy.family_traits[key], _ = family_traits(copy, declared, resolve)
+        return copy
+
     @property
     def problems(self) -> list[str]:
         """What every command warns about: broken plugins and contested names."""
@@ -165,40 +188,49 @@ def contest_duplicates(decls: dict[str, dict[str, list[Declared[Any]]]]) -> tupl
     return unique, contested
 
 
+def _readers(reg: Registry) -> dict[str, Declared[OptimizationSpec]]:
+    return {d.spec.name: d for d in reg.optimizations.values() if d.spec.family_traits is not None}
+
+
+def family_traits(reg: Registry, fam: Declared[FamilySpec], behaviour: Any) -> tuple[frozenset[str], list[str]]:
+    """One family's traits: the core's from its facts, plus what each reading plugin derives from its
+    ``extras`` (every reader sees every family, with an empty mapping when the family has no data for it: a
+    plugin may also derive traits from its own data, such as TeaCache's calibration files). -> (traits, findings)"""
+    traits = set(fam.spec.core_traits)
+    findings = []
+    for data_key, reader in _readers(reg).items():
+        data = fam.spec.extras.get(data_key, MappingProxyType({}))
+        try:
+            gained = set(behaviour(reader.spec.family_traits)(fam.spec, data) or ())
+        except Exception as exc:  # noqa: BLE001 - bad family data must not brick the host
+            findings.append(f"family {fam.spec.name!r} ({fam.plugin.distribution}): extras[{data_key!r}] "
+                            f"rejected by {reader.plugin}: {exc}")
+            continue
+        undeclared = gained - set(reader.spec.traits)
+        if undeclared:
+            findings.append(f"optimization {data_key!r} derived undeclared trait(s) {sorted(undeclared)}")
+            gained -= undeclared
+        traits |= gained
+    return frozenset(traits), findings
+
+
 def derive_family_traits(reg: Registry, behaviour: Any) -> None:
     """Fill ``reg.family_traits`` and ``reg.vocabulary``; record findings. ``behaviour`` resolves an
-    import path or callable (``omni.plugins.resolve``)."""
+    import path or callable (``omni.behaviour.resolve``)."""
     from omni.traits import MEANINGS
 
     reg.vocabulary = dict(MEANINGS)
-    readers: dict[str, Declared[OptimizationSpec]] = {}
     for declared in reg.optimizations.values():
         for trait, meaning in declared.spec.traits.items():
             reg.vocabulary.setdefault(trait, meaning)
-        if declared.spec.family_traits is not None:
-            readers[declared.spec.name] = declared
+    readers = _readers(reg)
     for key, fam in reg.families.items():
-        traits = set(fam.spec.core_traits)
         for data_key in fam.spec.extras:
             if data_key not in readers:
                 reg.findings.append(f"family {fam.spec.name!r} ({fam.plugin.distribution}): extras[{data_key!r}] is "
                                     f"read by no installed optimization{did_you_mean(data_key, list(readers))}")
-        # every reader sees every family (an empty mapping when the family has no data for it): a plugin
-        # may also derive traits from its own data, such as TeaCache's calibration files
-        for data_key, reader in readers.items():
-            data = fam.spec.extras.get(data_key, MappingProxyType({}))
-            try:
-                gained = set(behaviour(reader.spec.family_traits)(fam.spec, data) or ())
-            except Exception as exc:  # noqa: BLE001 - bad family data must not brick the host
-                reg.findings.append(f"family {fam.spec.name!r} ({fam.plugin.distribution}): extras[{data_key!r}] "
-                                    f"rejected by {reader.plugin}: {exc}")
-                continue
-            undeclared = gained - set(reader.spec.traits)
-            if undeclared:
-                reg.findings.append(f"optimization {data_key!r} derived undeclared trait(s) {sorted(undeclared)}")
-                gained -= undeclared
-            traits |= gained
-        reg.family_traits[key] = frozenset(traits)
+        reg.family_traits[key], found = family_traits(reg, fam, behaviour)
+        reg.findings.extend(found)
     for fam in reg.families.values():
         for trait in sorted(fam.spec.extra_traits - set(reg.vocabulary)):
             reg.findings.append(f"family {fam.spec.name!r}: extra trait {trait!r} is declared by no plugin")

@@ -68,11 +68,16 @@ def resolve_model(ref: str, registry: Registry) -> ResolvedModel:
         cls = read_model_index(expanded)["_class_name"]
         family = _family_for_class(registry, cls)
         if family is None:
-            known = sorted({c for d in registry.families.values() for c in d.spec.pipelines})
-            raise UnknownModelError(
-                f"no installed family handles pipeline class {cls} (from {expanded}/model_index.json)"
-                f"{did_you_mean(cls, known)}"
-            )
+            catch_all = registry.catch_all()
+            if catch_all is None:
+                known = sorted({c for d in registry.families.values() for c in d.spec.pipelines})
+                raise UnknownModelError(
+                    f"no installed family handles pipeline class {cls} (from {expanded}/model_index.json)"
+                    f"{did_you_mean(cls, known)}"
+                )
+            return ResolvedModel(ref, catch_all.spec.name, "local",
+                                 f"local folder: no installed family claims {cls}; {catch_all.spec.name} family "
+                                 "(traits inferred)", path=os.path.abspath(expanded), pipeline_class=cls)
         return ResolvedModel(ref, family, "local", f"local folder: model_index.json _class_name {cls}",
                              path=os.path.abspath(expanded), pipeline_class=cls)
     named = registry.find("model", ref)
@@ -99,3 +104,21 @@ def resolve_model(ref: str, registry: Registry) -> ResolvedModel:
     names = [d.spec.name for d in registry.models.values()] + [d.spec.name for d in registry.families.values()]
     hint = did_you_mean(ref, names) or (f" (known: {', '.join(names[:12])})" if names else " (no families installed)")
     raise UnknownModelError(f"unknown model {ref!r}{hint}")
+
+
+def inferred_registry(resolved: ResolvedModel, registry: Registry, pipe: Any = None) -> tuple[Registry, list[str]]:
+    """For a model of a catch-all family: a registry whose family carries the facts inferred for this model
+    (from ``model_index.json``, and from ``pipe`` once loaded), and the notes saying what was inferred.
+    Any other model: the registry unchanged, no notes."""
+    import dataclasses
+
+    from omni.behaviour import resolve
+
+    declared = registry.family(resolved.family)
+    if declared.spec.infer is None or resolved.path is None:
+        return registry, []
+    try:
+        facts, notes = resolve(declared.spec.infer)(read_model_index(resolved.path), pipe)
+    except ValueError as exc:
+        raise UnknownModelError(f"{resolved.ref}: the {declared.spec.name} family cannot run it: {exc}") from None
+    return registry.with_family(dataclasses.replace(declared.spec, facts=facts)), notes

@@ -64,8 +64,11 @@ def capabilities(
     from omni.matrix import CompatMatrix
     from omni.resolve import resolve_model
 
+    from omni.resolve import inferred_registry
+
     reg = registry()
     resolved = resolve_model(model, reg)
+    reg, inferred = inferred_registry(resolved, reg)
     env = Environment.detect()
     matrix = CompatMatrix(reg, env=env, disabled=disable)
     cells = matrix.row(resolved.family)
@@ -77,6 +80,7 @@ def capabilities(
                 "family": {"name": fam.spec.name, "traits": sorted(reg.traits(fam.spec.name)),
                            "tasks": list(fam.spec.facts.tasks), **fam.plugin.to_json()},
                 "environment": env.to_json(),
+                "inferred": inferred,
                 "optimizations": [
                     {
                         **c.to_json(),
@@ -95,6 +99,8 @@ def capabilities(
     con.print(f"[bold]{escape(model)}[/bold] → family [bold]{fam.spec.name}[/bold] ({escape(resolved.how)})")
     con.print(f"declared by {fam.plugin}; tasks: {', '.join(fam.spec.facts.tasks)}; "
               f"traits: {', '.join(sorted(reg.traits(fam.spec.name)))}")
+    for note in inferred:
+        con.print(f"inferred: {escape(note)} (more once loaded: block lists, VAE tiling, cache_context)")
     con.print(f"environment: accelerator {env.accelerator or 'none'} ({env.source})")
     table = Table(show_lines=False)
     for col in ("optimization", "stage", "status", "lossless", "reasons", "plugin"):

@@ -109,7 +109,7 @@ class Job:
         if self.status == "failed":
             if isinstance(self.error_exc, OmniError):
                 raise self.error_exc
-            raise OmniError(f"job {self.id} failed: {self.error}")
+            raise OmniError(self.error or f"job {self.id} failed")
         assert self._result is not None
         return self._result
 
@@ -306,7 +306,9 @@ class Engine:
             job._finish("cancelled", steps=exc.steps)
             return
         except BaseException as exc:  # noqa: BLE001 - a failed job never stops the worker
-            job.error = str(exc) or type(exc).__name__
+            job.error = (str(exc) or type(exc).__name__) if isinstance(exc, OmniError) else (
+                f"generation failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                .rstrip(": "))
             job.error_exc = exc
             job.report = getattr(exc, "report", None)
             job._finish("failed", error=job.error)

@@ -13,12 +13,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omni.config import RunConfig, resolve_config
+from omni.config import RunConfig, device_note, resolve_config
 from omni.environment import Environment
 from omni.errors import ModelLoadError, OmniError, StrictRefusal, UsageError
 from omni.matrix import CompatMatrix, Plan
 from omni.registry import Registry
-from omni.resolve import ResolvedModel, resolve_model
+from omni.resolve import ResolvedModel, inferred_registry, resolve_model
 from omni.runtime import measure
 from omni.runtime.context import RunContext
 from omni.runtime.report import OptimizationResult, RunReport, environment_info
@@ -69,24 +69,43 @@ def prepare(model: str | ResolvedModel, config: Mapping[str, Any] | RunConfig | 
     else:
         cfg = resolve_config(registry, config, optimize=optimize, sets=sets, preset=preset, strict=strict,
                              family=resolved.family, env=env)
+    registry, inferred = inferred_registry(resolved, registry)
     plan = CompatMatrix(registry, env=env, disabled=list(cfg.disabled)).plan(resolved.family, cfg.requested)
     report = RunReport(model=resolved.ref, family=resolved.family, config_requested=cfg.to_json(),
-                       notes=list(cfg.notes))
+                       notes=list(cfg.notes) + inferred)
+    _record_plan(report, plan, cfg, registry)
+    catch_all = registry.family(resolved.family).spec.infer is not None
+    if not catch_all:  # a catch-all family's traits are complete only once loaded: checked then
+        _refuse_if_strict(cfg, plan, resolved.family)
+    return Prepared(registry, resolved, cfg, plan, env, report)
+
+
+def _record_plan(report: RunReport, plan: Plan, cfg: RunConfig, registry: Registry,
+                 stages: tuple[Stage, ...] | None = None) -> None:
+    """Write the plan's skipped and planned steps into the report (only those of ``stages`` when given)."""
+    def wanted(name: str) -> bool:
+        return stages is None or registry.optimization(name).spec.stage in stages
+
+    report.config_resolved = [r for r in report.config_resolved if not wanted(r.name)]
     for skipped in plan.skipped:
-        report.config_resolved.append(OptimizationResult(
-            name=skipped.name, status="skipped", reason="; ".join(skipped.reasons), cell=skipped.status,
-            options=dict(cfg.requested.get(skipped.name, {})), requested_by=cfg.requested_by.get(skipped.name),
-            plugin=registry.optimization(skipped.name).plugin.to_json()))
+        if wanted(skipped.name):
+            report.config_resolved.append(OptimizationResult(
+                name=skipped.name, status="skipped", reason="; ".join(skipped.reasons), cell=skipped.status,
+                options=dict(cfg.requested.get(skipped.name, {})), requested_by=cfg.requested_by.get(skipped.name),
+                plugin=registry.optimization(skipped.name).plugin.to_json()))
     for planned in plan.steps:
-        report.config_resolved.append(OptimizationResult(
-            name=planned.name, status="planned", stage=planned.spec.stage.value,
-            requested_by=cfg.requested_by.get(planned.name)))
+        if wanted(planned.name):
+            report.config_resolved.append(OptimizationResult(
+                name=planned.name, status="planned", stage=planned.spec.stage.value,
+                requested_by=cfg.requested_by.get(planned.name)))
+
+
+def _refuse_if_strict(cfg: RunConfig, plan: Plan, family: str) -> None:
     if cfg.strict and plan.skipped:
         first = plan.skipped[0]
         raise StrictRefusal(
-            f"--strict: {first.name} cannot be applied to {resolved.family} ({first.status}: {'; '.join(first.reasons)})"
+            f"--strict: {first.name} cannot be applied to {family} ({first.status}: {'; '.join(first.reasons)})"
             + (f" and {len(plan.skipped) - 1} more" if len(plan.skipped) > 1 else ""))
-    return Prepared(registry, resolved, cfg, plan, env, report)
 
 
 @contextlib.contextmanager
@@ -140,6 +159,9 @@ class Session:
         ctx = RunContext(model=prepared.resolved, family=prepared.family, env=prepared.env, device=device,
                          dtype=dtype, generation=gen)
         prepared.report.environment = environment_info(device)
+        elsewhere = device_note(prepared.config.metadata, prepared.report.environment)
+        if elsewhere:
+            prepared.report.notes.append(elsewhere)
         session = cls(prepared, ctx)
         with stage_timer(prepared.report, "load"):
             session.runner.run_stage(ctx, Stage.LOAD, prepared.plan, prepared.report, prepared.config.strict)
@@ -150,8 +172,28 @@ class Session:
             except Exception as exc:  # noqa: BLE001
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ModelLoadError(f"loading {prepared.resolved.ref!r} failed: {type(exc).__name__}: {first}") from exc
+        if prepared.family.infer is not None:
+            session._replan_from_modules()
         session._apply(POST_LOAD_STAGES)
         return session
+
+    def _replan_from_modules(self) -> None:
+        """A catch-all family: infer the traits the loaded modules show, plan the post-load steps again, and
+        apply ``--strict`` now that the traits are complete."""
+        prep = self.prepared
+        registry, notes = inferred_registry(prep.resolved, prep.registry, self.ctx.pipe)
+        fresh = CompatMatrix(registry, env=prep.env, disabled=list(prep.config.disabled)).plan(
+            prep.resolved.family, {n: o for n, o in prep.config.requested.items()
+                                   if registry.optimization(n).spec.stage is not Stage.LOAD})
+        loads = tuple(s for s in prep.plan.steps if s.spec.stage is Stage.LOAD)
+        load_skips = tuple(s for s in prep.plan.skipped if registry.optimization(s.name).spec.stage is Stage.LOAD)
+        prep.registry = registry
+        prep.plan = Plan(fresh.family, loads + fresh.steps, load_skips + fresh.skipped)
+        self.ctx.family = prep.family
+        self.runner = StepRunner(registry)
+        _record_plan(prep.report, fresh, prep.config, registry, POST_LOAD_STAGES)
+        prep.report.notes.extend(n for n in notes if n not in prep.report.notes)
+        _refuse_if_strict(prep.config, prep.plan, prep.resolved.family)
 
     @classmethod
     def attach(cls, prepared: Prepared, pipe: Any) -> Session:

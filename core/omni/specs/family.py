@@ -122,6 +122,10 @@ class FamilySpec:
     ``load`` (an import path or a callable ``load(ctx, step) -> pipeline``) defaults to omni's
     ``DiffusionPipeline.from_pretrained`` loader.
 
+    ``infer`` makes a *catch-all* family (``pipelines=()``): it handles any pipeline class no family
+    claims, and ``infer(index, pipe=None) -> (FamilyFacts, notes)`` infers the facts of one model from its
+    ``model_index.json`` (no weights, no torch import) and, once loaded, from the pipeline object.
+
     Example::
 
         FamilySpec(
@@ -146,13 +150,17 @@ class FamilySpec:
     limits: Limits = field(default_factory=Limits)
     load: Behaviour | None = None
     default_generation: Mapping[str, Any] = field(default_factory=dict)
+    infer: Behaviour | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name("FamilySpec", self.name))
         where = f"FamilySpec {self.name!r}"
         object.__setattr__(self, "pipelines", strs(f"{where}: pipelines", self.pipelines))
-        if not self.pipelines:
+        check_behaviour(f"{where}: infer", self.infer)
+        if not self.pipelines and self.infer is None:
             raise DeclarationError(f"{where}: pipelines must name at least one pipeline class")
+        if self.pipelines and self.infer is not None:
+            raise DeclarationError(f"{where}: a catch-all family (infer=...) claims no pipeline class")
         object.__setattr__(self, "hub_patterns", strs(f"{where}: hub_patterns", self.hub_patterns))
         for pattern in self.hub_patterns:
             if "/" not in pattern or pattern.split("/", 1)[0] in ("", "*"):
