@@ -23,6 +23,16 @@ class PluginError(OmniError):
     """A plugin failed to load or clashed with another (raised only in strict mode)."""
 
 
+class FieldError(UsageError):
+    """A bad request field (Engine, ``omni run``, ``omni serve``); ``param`` names it, ``status`` is the HTTP
+    status a server answers with (400, or 413 for a value over a limit)."""
+
+    def __init__(self, param: str, message: str, *, status: int = 400) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.status = status
+
+
 class UnknownModelError(UsageError):
     pass
 

@@ -10,20 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from omni.errors import UsageError
+from omni.errors import FieldError
 
 MAX_SEED = 2**64 - 1
 KNOWN = ("prompt", "negative_prompt", "seed", "num_inference_steps", "height", "width", "num_frames",
          "guidance_scale", "num_images", "options", "extra")
-
-
-class FieldError(UsageError):
-    """A bad request field; ``param`` names it."""
-
-    def __init__(self, param: str, message: str, *, status: int = 400) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.status = status
 
 
 @dataclass(frozen=True)
