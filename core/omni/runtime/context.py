@@ -75,6 +75,9 @@ class RunContext:
     notes: list[str] = field(default_factory=list)
     applied: dict[str, Applied] = field(default_factory=dict)
     stages: dict[str, str] = field(default_factory=dict)  # applied step name -> stage
+    # every step of the plan -> its stage, including the steps that run after yours (a LoRA prepares
+    # for hot-swapping when compile is planned); a planned step may still skip at run time
+    planned: dict[str, str] = field(default_factory=dict)
 
     def denoisers(self) -> list[tuple[str, Any]]:
         """The pipeline's denoiser components present on this pipeline, as (name, module)."""

@@ -73,13 +73,24 @@ def run_request(session: Session, request: Request, *, on_event: EventListener |
                 embeddings: PromptCache | None = None, queue_wait: float = 0.0) -> Result:
     """One validated request on a warm session -> a Result with a self-contained request report."""
     from omni.runtime.generate import generate
+    from omni.runtime.tasks import input_kwargs, pipeline_for
 
     report = _request_report(session)
+    report.notes.extend(request.notes)
+    ctx = session.ctx
+    inputs: dict[str, Any] = {}
+    if request.task:
+        pipe = pipeline_for(session, request.task)
+        if pipe is not session.pipe:  # another task: the same optimized components in its pipeline class
+            ctx = copy.copy(session.ctx)
+            ctx.pipe = pipe
+        if request.inputs is not None:
+            inputs = input_kwargs(pipe, request.inputs)
     restore = _apply_options(session, request.options, report)
     measure.reset_cuda_peak()
     rss_before = measure.rss_bytes()
     try:
-        out = generate(session.ctx, report, request.prompt, dict(request.args), seed=request.seed,
+        out = generate(ctx, report, request.prompt, dict(request.args), seed=request.seed, inputs=inputs,
                        on_event=on_event, cancel=cancel, embeddings=embeddings,
                        embeddings_key=tuple(sorted((n, tuple(sorted(o.items()))) for n, o in request.options.items())))
     except OmniError as exc:
@@ -100,8 +111,13 @@ def run_request(session: Session, request: Request, *, on_event: EventListener |
     cuda = measure.cuda_peaks()
     if cuda is not None:
         report.memory["cuda_peak_generate"] = cuda
-    video = session.family.facts.modality == "video"
-    return Result(report=report, frames=out if video else None, images=None if video else out, pipe=session.pipe)
+    if request.task:
+        report.generation["task"] = request.task
+        report.generation["pipeline"] = type(ctx.pipe).__name__
+        if request.inputs is not None:
+            report.generation.update(request.inputs.describe())
+    video = out.ndim == 5
+    return Result(report=report, frames=out if video else None, images=None if video else out, pipe=ctx.pipe)
 
 
 def request_fields(generation: Mapping[str, Any]) -> dict[str, Any]:

@@ -54,11 +54,13 @@ def _text_encoders(ctx: RunContext) -> tuple[str, ...]:
 
 def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str, Any], *, seed: int = 0,
              on_event: EventListener | None = None, cancel: threading.Event | None = None,
-             embeddings: PromptCache | None = None, embeddings_key: Any = ()) -> np.ndarray:
+             embeddings: PromptCache | None = None, embeddings_key: Any = (),
+             inputs: dict[str, Any] | None = None) -> np.ndarray:
     """Run the pipeline once; fills ``report.generation``, ``report.timings`` and ``report.cache_hits``.
     Raises :class:`Cancelled` (after resetting cache state) when ``cancel`` is set between steps.
     ``embeddings_key``: what else the text embeddings depend on for this call (the per-request options in
-    effect, e.g. a LoRA adapter that changes the text encoder without touching its weights)."""
+    effect, e.g. a LoRA adapter that changes the text encoder without touching its weights). ``inputs``:
+    pipeline arguments that are images/videos (kept out of ``report.generation``)."""
     import torch
 
     pipe = ctx.pipe
@@ -84,7 +86,8 @@ def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str
     t0 = time.perf_counter()
     try:
         with observer:
-            out = pipe(prompt=prompt, generator=generator, output_type="np", **gen_args)
+            text = {"prompt": prompt} if "prompt" in inspect.signature(type(pipe).__call__).parameters else {}
+            out = pipe(**text, generator=generator, output_type="np", **gen_args, **(inputs or {}))
             observer.finish()
     except Cancelled:
         reset_caches(ctx)
@@ -95,6 +98,10 @@ def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str
     total = time.perf_counter() - t0
     arr = np.asarray(out.frames if hasattr(out, "frames") else out.images, dtype=np.float32)
     report.generation = {"prompt": prompt, "seed": seed, **gen_args, "output_shape": list(arr.shape)}
+    asked = (gen_args.get("height"), gen_args.get("width"))
+    made = tuple(arr.shape[-3:-1])
+    if None not in asked and made != asked:
+        report.notes.append(f"the pipeline made {made[0]}x{made[1]} instead of the requested {asked[0]}x{asked[1]}")
     step_times = observer.step_times
     report.timings.update({
         "encode": round(observer.encode_s or 0.0, 6),

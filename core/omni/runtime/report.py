@@ -65,12 +65,15 @@ def environment_info(device: str) -> dict[str, Any]:
     import diffusers
     import torch
 
+    from omni.environment import device_name
+
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,
         "diffusers": diffusers.__version__,
         "device": device,
+        "device_name": device_name(device),
         "torch_threads": torch.get_num_threads(),
     }
     if torch.cuda.is_available():

@@ -14,7 +14,7 @@ from omni.errors import FieldError
 
 MAX_SEED = 2**64 - 1
 KNOWN = ("prompt", "negative_prompt", "seed", "num_inference_steps", "height", "width", "num_frames",
-         "guidance_scale", "num_images", "options", "extra")
+         "guidance_scale", "num_images", "options", "extra", "image", "mask", "video", "strength", "task")
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,13 @@ class Request:
     seed: int
     args: dict[str, Any]
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task: str = ""
+    inputs: Any = None  # omni.runtime.inputs.Inputs
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "seed": self.seed, **self.args,
+        return {"prompt": self.prompt, "seed": self.seed, "task": self.task, **self.args,
+                **(self.inputs.describe() if self.inputs is not None else {}),
                 "options": {f"{n}.{k}": v for n, opts in self.options.items() for k, v in opts.items()}}
 
 
@@ -79,20 +83,41 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
         from omni.names import did_you_mean
 
         raise FieldError(unknown[0], f"unknown request field{did_you_mean(unknown[0], KNOWN)}")
+    from omni.runtime.inputs import read_inputs
+    from omni.runtime.tasks import base_task, choose_task, pipeline_for
+
     prep = session.prepared
     fam_limits = prep.limits
     video = session.family.facts.modality == "video"
-    accepts = _accepts(session.pipe)
+    inputs = read_inputs(image=fields.get("image"), mask=fields.get("mask"), video=fields.get("video"),
+                         strength=fields.get("strength"))
+    requested_task = fields.get("task")
+    if requested_task is not None and not isinstance(requested_task, str):
+        raise FieldError("task", "must be a task name")
+    task = choose_task(session.family, base_task(session.family, session.pipe), inputs, requested_task)
+    pipe = pipeline_for(session, task)
+    accepts = _accepts(pipe)
     args = prep.generation_defaults()
+    notes = list(inputs.notes)
+    source = inputs.image if inputs.image is not None else (inputs.video[0] if inputs.video else None)
+    if source is not None:  # the output size follows the input unless the request names one
+        for name, value in (("width", source.size[0]), ("height", source.size[1])):
+            if fields.get(name) is None and name in accepts:
+                args[name] = value
+            elif fields.get(name) is not None and fields[name] != value:
+                notes.append(f"{'image' if inputs.image is not None else 'video'}: {name} {value} resized to "
+                             f"{fields[name]} by the pipeline")
     prompt = fields.get("prompt", "")
     if not isinstance(prompt, str):
         raise FieldError("prompt", "must be a string")
+    if prompt and "prompt" not in accepts:
+        raise FieldError("prompt", f"{type(pipe).__name__} takes no prompt (it is conditioned on the image)")
     seed = _int("seed", fields.get("seed") if fields.get("seed") is not None else 0, 0, MAX_SEED)
     if fields.get("negative_prompt") is not None:
         if not isinstance(fields["negative_prompt"], str):
             raise FieldError("negative_prompt", "must be a string")
         if "negative_prompt" not in accepts:
-            raise FieldError("negative_prompt", f"{type(session.pipe).__name__} takes no negative prompt")
+            raise FieldError("negative_prompt", f"{type(pipe).__name__} takes no negative prompt")
         args["negative_prompt"] = fields["negative_prompt"]
     if fields.get("num_inference_steps") is not None:
         args["num_inference_steps"] = _int("num_inference_steps", fields["num_inference_steps"], 1,
@@ -107,8 +132,11 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
                 raise FieldError(name, f"{value} is below {session.family.name}'s minimum {fam_limits.smallest}")
             if value % fam_limits.size_multiple:
                 lower = value - value % fam_limits.size_multiple
-                raise FieldError(name, f"{value} is not a multiple of {fam_limits.size_multiple} for "
-                                       f"{session.family.name} (the pipeline would silently use {lower or fam_limits.size_multiple})")
+                param = name if fields.get(name) is not None or source is None else (
+                    "image" if inputs.image is not None else "video")
+                raise FieldError(param, f"{name} {value} is not a multiple of {fam_limits.size_multiple} for "
+                                        f"{session.family.name} (the pipeline would silently use "
+                                        f"{lower or fam_limits.size_multiple}); pass height and width")
     if fam_limits.max_pixels and args.get("height") and args.get("width"):
         if args["height"] * args["width"] > fam_limits.max_pixels:
             raise FieldError("height", f"{args['height']}x{args['width']} exceeds {session.family.name}'s maximum of "
@@ -130,7 +158,7 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
         key = "num_videos_per_prompt" if video else "num_images_per_prompt"
         if key not in accepts:
             if n != 1:
-                raise FieldError("num_images", f"{type(session.pipe).__name__} makes one output per prompt")
+                raise FieldError("num_images", f"{type(pipe).__name__} makes one output per prompt")
         else:
             args[key] = n
     extra = fields.get("extra") or {}
@@ -140,13 +168,13 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
         if key in ("prompt", "generator", "output_type", "callback_on_step_end", "callback"):
             raise FieldError(str(key), "is set by omni")
         if key not in accepts:
-            raise FieldError(str(key), f"{type(session.pipe).__name__} does not accept it")
+            raise FieldError(str(key), f"{type(pipe).__name__} does not accept it")
         args[key] = value
     bad = sorted(k for k in args if k not in accepts)
     if bad:
-        raise FieldError(bad[0], f"{type(session.pipe).__name__} does not accept it")
+        raise FieldError(bad[0], f"{type(pipe).__name__} does not accept it")
     options = per_request_options(session, fields.get("options") or {})
-    return Request(prompt=prompt, seed=seed, args=args, options=options)
+    return Request(prompt=prompt, seed=seed, args=args, options=options, task=task, inputs=inputs, notes=notes)
 
 
 def per_request_options(session: Any, raw: Any) -> dict[str, dict[str, Any]]:

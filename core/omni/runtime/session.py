@@ -134,6 +134,7 @@ class Session:
     def __init__(self, prepared: Prepared, ctx: RunContext) -> None:
         self.prepared = prepared
         self.ctx = ctx
+        ctx.planned = {s.name: s.spec.stage.value for s in prepared.plan.steps}
         self.runner = StepRunner(prepared.registry)
 
     @property
