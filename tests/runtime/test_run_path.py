@@ -17,7 +17,7 @@ def baseline():
 def test_plain_run_report_validates_against_schema(baseline):
     result = omni.run("tiny-flux", seed=3)
     np.testing.assert_array_equal(result.images, baseline)
-    data = result.report.to_json()
+    data = result.report.to_dict()
     jsonschema.validate(data, schema())
     assert data["family"] == "flux" and len(data["timings"]["steps"]) == 4
     assert data["device_placement"]["transformer"]["device"] == "cpu"
@@ -29,7 +29,7 @@ def test_applied_option_flows_from_config_key(registry, baseline):
     res = result.report.result("scale_noise")
     assert (res.status, res.options["factor"], res.requested_by) == ("applied", 0.5, "enable_scale")
     assert not np.allclose(result.images, baseline)
-    jsonschema.validate(result.report.to_json(), schema())
+    jsonschema.validate(result.report.to_dict(), schema())
 
 
 def test_failing_optimization_that_changed_nothing_is_reported_and_run_continues(registry, baseline):

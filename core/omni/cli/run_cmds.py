@@ -26,7 +26,7 @@ def render_report(report) -> None:
     from rich.table import Table
 
     con = console()
-    data = report.to_json()
+    data = report.to_dict()
     con.print(f"[bold]{escape(data['model'])}[/bold] (family {data['family']}) run {data['run_id']}")
     if data["config_resolved"]:
         table = Table(title="optimizations")
@@ -116,7 +116,7 @@ def run(
     result.report.artifacts.append({"kind": "report", "path": report_path})
     result.report.write(report_path)
     if json_out:
-        print_json(result.report.to_json())
+        print_json(result.report.to_dict())
     else:
         render_report(result.report)
 

@@ -48,12 +48,13 @@ class RunReport:
     def result(self, name: str) -> OptimizationResult | None:
         return next((r for r in self.config_resolved if r.name == name), None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a dict of JSON data (what ``write`` writes)."""
         return json.loads(json.dumps(asdict(self), default=str))
 
     def write(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_json(), fh, indent=2)
+            json.dump(self.to_dict(), fh, indent=2)
             fh.write("\n")
 
 
