@@ -4,7 +4,11 @@ where per-step compute dominates); quality on the trained `shapes` model (PSNR v
 output and prompt adherence on 48 prompts), so a threshold that is fast but breaks the image shows up
 as lost adherence. Prints a table, writes --json and an optional PNG plot (speedup vs PSNR).
 
-Usage: python benchmarks/caches.py [--speed-model medium-flux] [--steps 20] [--runs 2] [--quick]
+Speed figures come with omni bench's 95 % interval (paired runs, repeated until the interval is within
+--precision or --runs pairs / --max-seconds per setting are spent); "no measurable difference" is said
+when it includes 1.0.
+
+Usage: python benchmarks/caches.py [--speed-model medium-flux] [--steps 20] [--runs 12] [--quick]
                                   [--methods teacache,first_block_cache] [--include earlier.json]
                                   [--plot docs/caches.png] [--json]
 
@@ -71,7 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed-model", default="medium-flux")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=12, help="at most this many paired runs per setting")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="measuring time per setting")
+    parser.add_argument("--precision", type=float, default=0.03, help="stop once the interval is within this")
     parser.add_argument("--quick", action="store_true", help="one threshold per method (smoke run)")
     parser.add_argument("--methods", default=None, help="comma-separated subset of: " + ", ".join(SWEEP))
     parser.add_argument("--plot", default=None)
@@ -80,8 +86,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    import os
+
     import torch
 
+    os.environ["OMP_NUM_THREADS"] = "1"  # omni bench's worker processes inherit it
     from omni.bench import bench
     from omni.plugins import get_registry
     from omni.verify import psnr
@@ -107,7 +116,8 @@ def main() -> None:
         for value in values[1:2] if args.quick else values:
             print(f"caches.py: {method} {option}={value} ...", file=sys.stderr, flush=True)  # progress
             sets = {f"{method}.{option}": value}
-            speed = bench(args.speed_model, [method], sets=sets, runs=args.runs, warmup=1, device="cpu",
+            speed = bench(args.speed_model, [method], sets=sets, runs=args.runs, max_seconds=args.max_seconds,
+                          precision=args.precision, warmup=1, device="cpu",
                           generation={"num_inference_steps": args.steps}, registry=registry)
             if speed["optimized"]["applied"] != [method]:
                 notes.append(f"{method} {option}={value}: not applied ({speed['optimized']['skipped']})")
@@ -117,7 +127,9 @@ def main() -> None:
             finite = [v for v in p if not math.isinf(v)]
             rows.append({
                 "method": method, "option": option, "value": value,
-                "speedup": speed["speedup_total"], "psnr_speed_model_db": speed["psnr_db"],
+                "speedup": speed["speedup"]["median"], "speedup_low": speed["speedup"]["low"],
+                "speedup_high": speed["speedup"]["high"], "pairs": speed["pairs"], "verdict": speed["verdict"],
+                "psnr_speed_model_db": speed["psnr_db"],
                 "computed": speed["optimized"]["cache_computed"], "reused": speed["optimized"]["cache_reused"],
                 "psnr_db": round(sum(finite) / len(finite), 2) if finite else None,
                 "adherence_all": quality["scores"]["all"], "adherence_fg": quality["scores"]["fg"],
@@ -139,14 +151,17 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    header = (f"| method | setting | speedup ({args.speed_model}) | computed/reused | PSNR ({args.speed_model}) "
+    header = (f"| method | setting | speedup ({args.speed_model}, 95% interval) | computed/reused | PSNR ({args.speed_model}) "
               "| PSNR vs uncached (shapes) | adherence all / fg / shape (shapes) | shapes computed/reused |")
     print(f"baseline adherence (shapes, {args.steps} steps, 48 prompts): all {base_quality['scores']['all']:.2f}, "
           f"fg {base_quality['scores']['fg']:.2f}, shape {base_quality['scores']['shape']:.2f}")
     print(header)
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['option']}={r['value']} | {r['speedup']:.2f}x | {r['computed']}/{r['reused']} "
+        spread = ("" if r.get("speedup_low") is None
+                  else f" [{r['speedup_low']:.2f}, {r['speedup_high']:.2f}], {r['pairs']} pairs")
+        print(f"| {r['method']} | {r['option']}={r['value']} | {r['speedup']:.2f}x{spread} ({r.get('verdict', 'older run')}) "
+              f"| {r['computed']}/{r['reused']} "
               f"| {r.get('psnr_speed_model_db')} | {r['psnr_db']} | {r['adherence_all']:.2f} / {r['adherence_fg']:.2f} / {r['adherence_shape']:.2f} "
               f"| {r['shapes_computed']}/{r['shapes_reused']} |")
     for n in notes:
