@@ -1,6 +1,7 @@
 """omni: one request surface for diffusion-inference optimizations, built from plugins.
 
-Importing ``omni`` is cheap (no torch). The run API (``omni.run``, ``omni.optimize``,
+Importing ``omni`` is cheap (no torch); it keeps the libraries' import-time warnings out of the
+output (:mod:`omni.noise`). The run API (``omni.run``, ``omni.optimize``,
 ``omni.Engine``) imports torch/diffusers lazily on first use. Plugin authors import
 :mod:`omni.sdk`.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from omni.hookspecs import hookimpl, hookspec
+from omni.noise import quiet_import_noise as _quiet_import_noise
 from omni.specs import (
     Claim,
     ConfigKey,
@@ -28,6 +30,8 @@ from omni.specs import (
 )
 
 __version__ = "0.2.0"
+
+_quiet_import_noise()
 
 __all__ = [
     "__version__", "hookimpl", "hookspec", "Claim", "ConfigKey", "FamilyFacts", "FamilySpec", "Limits", "ModelSpec",
