@@ -130,12 +130,13 @@ class CompatMatrix:
     def _optimization(self, name: str) -> Declared[OptimizationSpec]:
         return self.registry.optimization(name)
 
-    def cell(self, family: str, optimization: str) -> Cell:
+    def cell(self, family: str, optimization: str, task: str | None = None) -> Cell:
+        """One cell; with ``task``, a claim made for that task (``"teacache@i2v"``) overrides the general one."""
         fam = self._family(family)
         opt = self._optimization(optimization)
         f, o = fam.spec, opt.spec
-        fam_claim = f.claims.get(norm(o.name))
-        opt_claim = o.claims.get(norm(f.name))
+        fam_claim = (f.claims.get(f"{norm(o.name)}@{task}") if task else None) or f.claims.get(norm(o.name))
+        opt_claim = (o.claims.get(f"{norm(f.name)}@{task}") if task else None) or o.claims.get(norm(f.name))
         by: list[PluginRef] = []
         reasons: list[str] = []
         status: Support | None = None

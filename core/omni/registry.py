@@ -246,12 +246,16 @@ def check_references(reg: Registry) -> None:
     contested_opts = {k for (kind, k) in reg.contested if kind == "optimization"}
     contested_fams = {k for (kind, k) in reg.contested if kind == "family"}
     for fam in reg.families.values():
-        for opt in fam.spec.claims:
+        for key in fam.spec.claims:
+            opt, _, task = key.partition("@")
+            if task and task not in fam.spec.facts.tasks:
+                reg.findings.append(f"family {fam.spec.name!r} claims {key!r} for a task it does not declare")
             if opt not in reg.optimizations and opt not in contested_opts:
                 reg.findings.append(f"family {fam.spec.name!r} claims {opt!r}, which no installed plugin declares"
                                     f"{did_you_mean(opt, opt_names)}")
     for opt in reg.optimizations.values():
-        for fam_key in opt.spec.claims:
+        for key in opt.spec.claims:
+            fam_key = key.partition("@")[0]
             if fam_key not in reg.families and fam_key not in contested_fams:
                 reg.findings.append(f"optimization {opt.spec.name!r} claims family {fam_key!r}, which is not installed"
                                     f"{did_you_mean(fam_key, fam_names)}")

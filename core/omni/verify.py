@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import math
 import time
+from typing import NamedTuple
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ class VerifyResult:
     seconds: float | None = None
     device: str = "cpu"
     date: str = ""
+    task: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,24 +52,64 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
+class VerifyCell(NamedTuple):
+    model: str
+    optimization: str
+    status: Support
+    task: str = ""  # empty: the model's own pipeline; else a task run through from_pipe with synthetic inputs
+
+
+def family_tasks(spec: Any) -> list[str]:
+    """The tasks a family runs besides its base pipeline's (the first pipeline class's task)."""
+    base = next((t for t, cls in spec.task_pipelines.items() if cls == spec.pipelines[0]), None) \
+        if spec.pipelines else None
+    return [t for t in spec.task_pipelines if t != base]
+
+
 def cells_to_verify(registry: Registry, env: Environment | None = None, family: str | None = None,
-                    optimization: str | None = None, *, include_untested: bool = False
-                    ) -> list[tuple[str, str, Support]]:
-    """(named model, optimization, env-aware status) for every supported cell of a family with a tiny model
-    (with ``include_untested``, the untested cells too: an author proving a cell before claiming it)."""
+                    optimization: str | None = None, *, include_untested: bool = False,
+                    tasks: bool = True) -> list[VerifyCell]:
+    """Every supported cell of a family with a tiny model (with ``include_untested``, the untested cells too:
+    an author proving a cell before claiming it), for the model's own pipeline and, with ``tasks``, for each
+    other task the family declares (a task-specific claim decides that task's cell)."""
     matrix = CompatMatrix(registry, env=env or Environment.detect())
     published = CompatMatrix(registry, env=None)
     wanted = {Support.SUPPORTED, Support.UNTESTED} if include_untested else {Support.SUPPORTED}
     out = []
-    for declared in registry.models.values():
-        model = declared.spec
-        if model.size != "tiny" or (family and model.family != family):
+    tiny = [d.spec for d in registry.models.values() if d.spec.size == "tiny"]
+    # other tasks are verified on one tiny model per family: tiny-<family> where there is one
+    task_model = {m.family: m.name for m in reversed(tiny)}
+    task_model.update({m.family: m.name for m in tiny if m.name == f"tiny-{m.family}"})
+    for model in tiny:
+        if family and model.family != family:
             continue
+        first = task_model[model.family] == model.name
         for opt in published.optimization_names:
             if optimization and opt != optimization:
                 continue
             if published.cell(model.family, opt).status in wanted:
-                out.append((model.name, opt, matrix.cell(model.family, opt).status))
+                out.append(VerifyCell(model.name, opt, matrix.cell(model.family, opt).status))
+            for task in family_tasks(registry.family(model.family).spec) if tasks and first else ():
+                if published.cell(model.family, opt, task).status in wanted:
+                    out.append(VerifyCell(model.name, opt, matrix.cell(model.family, opt, task).status, task))
+    return out
+
+
+def synthetic_inputs(task: str, generation: dict[str, Any]) -> dict[str, Any]:
+    """Deterministic inputs for a task: a smooth colour image of the generation size, a centred mask, and
+    for video-to-video that image as frames."""
+    h, w = int(generation.get("height") or 64), int(generation.get("width") or 64)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.stack([x / max(w - 1, 1), y / max(h - 1, 1), 0.5 * np.ones_like(x)], axis=-1)
+    out: dict[str, Any] = {"task": task}
+    if task in ("i2i", "inpaint", "edit", "i2v"):
+        out["image"] = image
+    if task == "inpaint":
+        mask = np.zeros((h, w), np.float32)
+        mask[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 1.0
+        out["mask"] = mask
+    if task == "v2v":
+        out["video"] = [image] * int(generation.get("num_frames") or 9)
     return out
 
 
@@ -93,29 +135,29 @@ class Verifier:
         return run(model, optimize=optimize, sets=sets, seed=0, registry=self.registry, device=self.device,
                    **generation)
 
-    def verify_all(self, cells: list[tuple[str, str, Support]],
-                   on_result: Any = None) -> list[VerifyResult]:
+    def verify_all(self, cells: list[VerifyCell], on_result: Any = None) -> list[VerifyResult]:
         """Verify cells in order; ``on_result(index, total, result)`` after each (progress)."""
         results = []
-        for i, (model, opt, status) in enumerate(cells, start=1):
-            res = self.verify(model, opt, status)
+        for i, cell in enumerate(cells, start=1):
+            res = self.verify(cell.model, cell.optimization, cell.status, task=cell.task)
             results.append(res)
             if on_result is not None:
                 on_result(i, len(cells), res)
         return results
 
-    def verify(self, model: str, optimization: str, status: Support | None = None) -> VerifyResult:
+    def verify(self, model: str, optimization: str, status: Support | None = None, task: str = "") -> VerifyResult:
         spec = self.registry.optimization(optimization).spec
-        from omni.names import norm
-
-        family = self.registry.models[norm(model)].spec.family
+        model_spec = self.registry.model(model).spec
+        family = model_spec.family
         tolerance = f"max|Δ| <= {LOSSLESS_ATOL:g}" if spec.lossless else f"PSNR >= {spec.tolerance_psnr:g} dB"
         today = _dt.date.today().isoformat()
         if status is not None and status not in (Support.SUPPORTED, Support.UNTESTED):
             return VerifyResult(model, family, optimization, "unavailable", f"cell is {status.value} here",
-                                tolerance=tolerance, date=today)
+                                tolerance=tolerance, date=today, task=task)
         generation = dict(spec.verify_generation)
-        key = (model, json.dumps(generation, sort_keys=True))
+        key = (model, task, json.dumps(generation, sort_keys=True))
+        if task:
+            generation.update(synthetic_inputs(task, {**model_spec.default_generation, **generation}))
         t0 = time.perf_counter()
         try:
             if key not in self._baselines:
@@ -130,12 +172,12 @@ class Verifier:
         except Exception as exc:  # noqa: BLE001 - one broken cell must not hide the others
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return VerifyResult(model, family, spec.name, "fail", f"run failed: {type(exc).__name__}: {first}",
-                                tolerance=tolerance, date=today)
+                                tolerance=tolerance, date=today, task=task)
         seconds = time.perf_counter() - t0
         device = result.report.environment.get("device", "cpu")
         out = result.output
         applied = result.report.result(spec.name)
-        common = dict(tolerance=tolerance, seconds=round(seconds, 3), device=device, date=today)
+        common = dict(tolerance=tolerance, seconds=round(seconds, 3), device=device, date=today, task=task)
         if applied is None or applied.status != "applied":
             why = applied.reason if applied else "not in the report"
             return VerifyResult(model, family, spec.name, "fail", f"not applied: {why}", **common)
@@ -165,13 +207,13 @@ def to_markdown(results: list[VerifyResult]) -> str:
         "tiny model (same seed as an unoptimized baseline) and checked: applied, finite, same shape, drift within",
         "the declared tolerance. CI runs the same checks (`tests/verified/test_verified_matrix.py`).",
         "",
-        "| model | optimization | result | max abs Δ | PSNR (dB) | tolerance | time (s) | device | date |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | task | optimization | result | max abs Δ | PSNR (dB) | tolerance | time (s) | device | date |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         psnr_text = "identical" if r.psnr is None and r.max_abs == 0 else ("" if r.psnr is None else f"{r.psnr:.1f}")
         lines.append(
-            f"| {r.model} | `{r.optimization}` | {r.status} | {'' if r.max_abs is None else f'{r.max_abs:.2e}'} "
+            f"| {r.model} | {r.task or 'base'} | `{r.optimization}` | {r.status} | {'' if r.max_abs is None else f'{r.max_abs:.2e}'} "
             f"| {psnr_text} | {r.tolerance.replace('|', chr(92) + '|')} | {'' if r.seconds is None else r.seconds} | {r.device} | {r.date} |"
         )
     return "\n".join(lines) + "\n"

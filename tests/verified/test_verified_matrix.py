@@ -23,9 +23,9 @@ def test_there_are_supported_cells_to_verify():
     assert CELLS, "no supported cells declared"
 
 
-@pytest.mark.parametrize("model, optimization, status", CELLS, ids=[f"{m}-{o}" for m, o, _ in CELLS])
-def test_supported_cell_is_verified(verifier, model, optimization, status):
-    if status is not Support.SUPPORTED:
-        pytest.skip(f"{optimization} is {status.value} in this environment")
-    result = verifier.verify(model, optimization, status)
+@pytest.mark.parametrize("cell", CELLS, ids=[f"{c.model}-{c.task or 'base'}-{c.optimization}" for c in CELLS])
+def test_supported_cell_is_verified(verifier, cell):
+    if cell.status is not Support.SUPPORTED:
+        pytest.skip(f"{cell.optimization} is {cell.status.value} in this environment")
+    result = verifier.verify(cell.model, cell.optimization, cell.status, task=cell.task)
     assert result.status == "pass", result

@@ -72,6 +72,9 @@ class RunContext:
     # the generation arguments the pipeline will be called with, known before the post-load stages
     # when omni loads the model (empty for omni.optimize on a user's pipeline)
     generation: dict[str, Any] = field(default_factory=dict)
+    # the user opted in to weights stored as pickle (.bin/.pt), whose loading runs code from the file
+    # (``--allow-pickle`` / ``allow_pickle: true``); loaders refuse such weights otherwise
+    allow_pickle: bool = False
     notes: list[str] = field(default_factory=list)
     applied: dict[str, Applied] = field(default_factory=dict)
     stages: dict[str, str] = field(default_factory=dict)  # applied step name -> stage

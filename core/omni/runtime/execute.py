@@ -78,17 +78,17 @@ def run_request(session: Session, request: Request, *, on_event: EventListener |
     report = _request_report(session)
     report.notes.extend(request.notes)
     ctx = session.ctx
+    base = ctx.pipe
     inputs: dict[str, Any] = {}
-    if request.task:
-        pipe = pipeline_for(session, request.task)
-        if pipe is not session.pipe:  # another task: the same optimized components in its pipeline class
-            ctx = copy.copy(session.ctx)
-            ctx.pipe = pipe
-        if request.inputs is not None:
-            inputs = input_kwargs(pipe, request.inputs)
+    running = pipeline_for(session, request.task) if request.task else base
+    if request.inputs is not None:
+        inputs = input_kwargs(running, request.inputs)
     restore = _apply_options(session, request.options, report)
     measure.reset_cuda_peak()
     rss_before = measure.rss_bytes()
+    # another task runs its own pipeline class over the same optimized components: during the generation
+    # ctx.pipe is the pipeline running, for the observer and for steps that read the pipeline at call time
+    ctx.pipe = running
     try:
         out = generate(ctx, report, request.prompt, dict(request.args), seed=request.seed, inputs=inputs,
                        on_event=on_event, cancel=cancel, embeddings=embeddings,
@@ -98,6 +98,7 @@ def run_request(session: Session, request: Request, *, on_event: EventListener |
         exc.report = report  # type: ignore[attr-defined]
         raise
     finally:
+        ctx.pipe = base
         restore()
     # a step's details may be filled during the generation (MagCache calibration records what it measured)
     for name, applied in session.ctx.applied.items():
@@ -113,11 +114,11 @@ def run_request(session: Session, request: Request, *, on_event: EventListener |
         report.memory["cuda_peak_generate"] = cuda
     if request.task:
         report.generation["task"] = request.task
-        report.generation["pipeline"] = type(ctx.pipe).__name__
+        report.generation["pipeline"] = type(running).__name__
         if request.inputs is not None:
             report.generation.update(request.inputs.describe())
     video = out.ndim == 5
-    return Result(report=report, frames=out if video else None, images=None if video else out, pipe=ctx.pipe)
+    return Result(report=report, frames=out if video else None, images=None if video else out, pipe=running)
 
 
 def request_fields(generation: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from omni.runtime.context import RunContext
 from omni.runtime.observe import Cancelled, EventListener, StepObserver
 from omni.runtime.prompt_cache import PromptCache, encoder_state
 from omni.runtime.report import RunReport
+from omni.runtime.truncation import prompt_notes
 
 
 class NonFiniteOutput(OmniError):
@@ -98,6 +99,8 @@ def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str
     total = time.perf_counter() - t0
     arr = np.asarray(out.frames if hasattr(out, "frames") else out.images, dtype=np.float32)
     report.generation = {"prompt": prompt, "seed": seed, **gen_args, "output_shape": list(arr.shape)}
+    report.notes.extend(prompt_notes(pipe, {"prompt": prompt, "negative_prompt": gen_args.get("negative_prompt")},
+                                     gen_args))
     asked = (gen_args.get("height"), gen_args.get("width"))
     made = tuple(arr.shape[-3:-1])
     if None not in asked and made != asked:

@@ -4,11 +4,15 @@ docs/report.md). Field names follow OmniRT's RunReport where they overlap."""
 from __future__ import annotations
 
 import json
+import math
 import platform
 import uuid
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
+
+from omni.errors import OmniError
 
 SCHEMA_VERSION = "1.1"
 
@@ -49,13 +53,32 @@ class RunReport:
         return next((r for r in self.config_resolved if r.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as a dict of JSON data (what ``write`` writes)."""
-        return json.loads(json.dumps(asdict(self), default=str))
+        """The report as a dict of JSON data (what ``write`` writes). Strict JSON: a NaN or infinity anywhere is an error naming where
+        (``json`` would write ``NaN``, which no JSON parser but Python's reads)."""
+        data = asdict(self)
+        try:
+            return json.loads(json.dumps(data, default=str, allow_nan=False))
+        except ValueError:
+            raise OmniError(f"the report holds a non-finite number at {_non_finite(data)}") from None
 
     def write(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
+        from omni.runtime.output import atomic_path
+
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        with atomic_path(Path(path)) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+
+def _non_finite(value: Any, where: str = "report") -> str | None:
+    """The path of the first NaN/infinity in ``value`` (``report.timings.steps[3]``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}")
+        if found:
+            return found
+    return None
 
 
 def schema() -> dict[str, Any]:

@@ -94,10 +94,16 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
     requested_task = fields.get("task")
     if requested_task is not None and not isinstance(requested_task, str):
         raise FieldError("task", "must be a task name")
-    task = choose_task(session.family, base_task(session.family, session.pipe), inputs, requested_task)
+    base = base_task(session.family, session.pipe)
+    task = choose_task(session.family, base, inputs, requested_task)
+    if task != base:
+        _check_task_cells(session, task)
     pipe = pipeline_for(session, task)
     accepts = _accepts(pipe)
     args = prep.generation_defaults()
+    model = prep.resolved.model
+    if model is not None and task in model.task_generation:
+        args.update(model.task_generation[task])
     notes = list(inputs.notes)
     source = inputs.image if inputs.image is not None else (inputs.video[0] if inputs.video else None)
     if source is not None:  # the output size follows the input unless the request names one
@@ -119,40 +125,8 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
         if "negative_prompt" not in accepts:
             raise FieldError("negative_prompt", f"{type(pipe).__name__} takes no negative prompt")
         args["negative_prompt"] = fields["negative_prompt"]
-    if fields.get("num_inference_steps") is not None:
-        args["num_inference_steps"] = _int("num_inference_steps", fields["num_inference_steps"], 1,
-                                           limits.max_steps or 10_000, status=413)
-    for name in ("height", "width"):
-        if fields.get(name) is not None:
-            args[name] = _int(name, fields[name], 1, limits.max_size, status=413)
-    for name in ("height", "width"):
-        if name in args:
-            value = args[name]
-            if value < fam_limits.smallest:
-                raise FieldError(name, f"{value} is below {session.family.name}'s minimum {fam_limits.smallest}")
-            if value % fam_limits.size_multiple:
-                lower = value - value % fam_limits.size_multiple
-                param = name if fields.get(name) is not None or source is None else (
-                    "image" if inputs.image is not None else "video")
-                raise FieldError(param, f"{name} {value} is not a multiple of {fam_limits.size_multiple} for "
-                                        f"{session.family.name} (the pipeline would silently use "
-                                        f"{lower or fam_limits.size_multiple}); pass height and width")
-    if fam_limits.max_pixels and args.get("height") and args.get("width"):
-        if args["height"] * args["width"] > fam_limits.max_pixels:
-            raise FieldError("height", f"{args['height']}x{args['width']} exceeds {session.family.name}'s maximum of "
-                                       f"{fam_limits.max_pixels} pixels", status=413)
-    if fields.get("num_frames") is not None:
-        if not video:
-            raise FieldError("num_frames", f"{session.family.name} makes images, not video")
-        hi = min(x for x in (limits.max_frames, fam_limits.max_frames, 100_000) if x is not None)
-        args["num_frames"] = _int("num_frames", fields["num_frames"], 1, hi, status=413)
-    if video and "num_frames" in args and fam_limits.frames_multiple:
-        n, m, k = args["num_frames"], fam_limits.frames_multiple, fam_limits.frames_offset
-        if n % m != k % m:
-            raise FieldError("num_frames", f"{n} frames: {session.family.name} takes {m}k+{k} frames "
-                                           f"(e.g. {max(k, n - (n - k) % m)})")
-    if fields.get("guidance_scale") is not None:
-        args["guidance_scale"] = _float("guidance_scale", fields["guidance_scale"])
+    args = _generation(session.family.name, video, fam_limits, limits, args, fields, lambda name: name if (
+        fields.get(name) is not None or source is None) else ("image" if inputs.image is not None else "video"))
     if fields.get("num_images") is not None:
         n = _int("num_images", fields["num_images"], 1, limits.max_n, status=413)
         key = "num_videos_per_prompt" if video else "num_images_per_prompt"
@@ -175,6 +149,70 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
         raise FieldError(bad[0], f"{type(pipe).__name__} does not accept it")
     options = per_request_options(session, fields.get("options") or {})
     return Request(prompt=prompt, seed=seed, args=args, options=options, task=task, inputs=inputs, notes=notes)
+
+
+def _generation(family: str, video: bool, fam_limits: Any, limits: EngineLimits, args: dict[str, Any],
+                fields: Mapping[str, Any], param_of: Any = lambda name: name) -> dict[str, Any]:
+    """Steps, sizes, frames and guidance of a request, checked against the family's ``Limits`` and the
+    engine's; -> ``args`` with them. ``param_of(name)``: the field to blame for a size (the input image
+    when the size came from it)."""
+    args = dict(args)
+    if fields.get("num_inference_steps") is not None:
+        args["num_inference_steps"] = _int("num_inference_steps", fields["num_inference_steps"], 1,
+                                           limits.max_steps or 10_000, status=413)
+    for name in ("height", "width"):
+        if fields.get(name) is not None:
+            args[name] = _int(name, fields[name], 1, limits.max_size, status=413)
+    for name in ("height", "width"):
+        if name in args:
+            value = args[name]
+            if value < fam_limits.smallest:
+                raise FieldError(name, f"{value} is below {family}'s minimum {fam_limits.smallest}")
+            if value % fam_limits.size_multiple:
+                lower = value - value % fam_limits.size_multiple
+                raise FieldError(param_of(name), f"{name} {value} is not a multiple of {fam_limits.size_multiple} "
+                                                 f"for {family} (the pipeline would silently use "
+                                                 f"{lower or fam_limits.size_multiple}); pass height and width")
+    if fam_limits.max_pixels and args.get("height") and args.get("width"):
+        if args["height"] * args["width"] > fam_limits.max_pixels:
+            raise FieldError("height", f"{args['height']}x{args['width']} exceeds {family}'s maximum of "
+                                       f"{fam_limits.max_pixels} pixels", status=413)
+    if fields.get("num_frames") is not None:
+        if not video:
+            raise FieldError("num_frames", f"{family} makes images, not video")
+        hi = min(x for x in (limits.max_frames, fam_limits.max_frames, 100_000) if x is not None)
+        args["num_frames"] = _int("num_frames", fields["num_frames"], 1, hi, status=413)
+    if video and "num_frames" in args and fam_limits.frames_multiple:
+        n, m, k = args["num_frames"], fam_limits.frames_multiple, fam_limits.frames_offset
+        if n % m != k % m:
+            raise FieldError("num_frames", f"{n} frames: {family} takes {m}k+{k} frames "
+                                           f"(e.g. {max(k, n - (n - k) % m)})")
+    if fields.get("guidance_scale") is not None:
+        args["guidance_scale"] = _float("guidance_scale", fields["guidance_scale"])
+    return args
+
+
+def check_generation(prepared: Any, *, limits: EngineLimits | None = None, **fields: Any) -> dict[str, Any]:
+    """The request checks that need no loaded pipeline (seed, steps, sizes, frames, guidance), for
+    ``omni run`` to refuse bad arguments before loading; the Engine runs the same checks again in
+    :func:`validate_request`. -> the generation arguments."""
+    _int("seed", fields.get("seed") if fields.get("seed") is not None else 0, 0, MAX_SEED)
+    family = prepared.family
+    return _generation(family.name, family.facts.modality == "video", prepared.limits, limits or EngineLimits(),
+                       prepared.generation_defaults(), fields)
+
+
+def _check_task_cells(session: Any, task: str) -> None:
+    """A step applied on this engine that is unsupported for ``task`` makes the request fail, naming it."""
+    from omni.matrix import CompatMatrix
+    from omni.specs import Support
+
+    matrix = CompatMatrix(session.prepared.registry)
+    for name in session.ctx.applied:
+        cell = matrix.cell(session.family.name, name, task)
+        if cell.status is Support.UNSUPPORTED:
+            raise FieldError("task", f"{name} is applied on this engine and does not work for {task}: "
+                                     f"{'; '.join(cell.reasons)}")
 
 
 def per_request_options(session: Any, raw: Any) -> dict[str, dict[str, Any]]:

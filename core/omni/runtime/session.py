@@ -158,7 +158,7 @@ class Session:
         dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
         gen = dict(generation if generation is not None else prepared.generation_defaults())
         ctx = RunContext(model=prepared.resolved, family=prepared.family, env=prepared.env, device=device,
-                         dtype=dtype, generation=gen)
+                         dtype=dtype, generation=gen, allow_pickle=prepared.config.allow_pickle)
         prepared.report.environment = environment_info(device)
         elsewhere = device_note(prepared.config.metadata, prepared.report.environment)
         if elsewhere:

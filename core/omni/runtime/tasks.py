@@ -81,13 +81,30 @@ def pipeline_for(session: Any, task: str) -> Any:
             if cls is None:
                 raise FieldError("task", f"diffusers {diffusers.__version__} has no {name} (needed for {task})")
             try:
-                pipe = cls.from_pipe(session.pipe)
+                pipe = _from_pipe(cls, session.pipe)
             except Exception as exc:  # noqa: BLE001 - a component the task needs is missing from this model
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise FieldError("task", f"{name} cannot be built from this model's components: {first}") from None
             pipe.set_progress_bar_config(disable=True)
             cache[task] = pipe
         return cache[task]
+
+
+def _from_pipe(cls: Any, pipe: Any) -> Any:
+    """``cls.from_pipe(pipe)`` without its last step: diffusers 0.42 ends ``from_pipe`` with
+    ``new_pipeline.to(dtype=...)`` (float32 unless told otherwise), which would cast the *shared* modules of a
+    bfloat16 engine and refuses quantized modules (torchao, GGUF) outright. The components are shared as they
+    are, so no cast is needed: build through a subclass whose ``to`` does nothing, then give the pipeline its
+    real class."""
+
+    class _SharedComponents(cls):  # type: ignore[misc,valid-type]
+        def to(self, *args: Any, **kwargs: Any) -> Any:
+            return self
+
+    _SharedComponents.__name__ = cls.__name__
+    built = _SharedComponents.from_pipe(pipe)
+    built.__class__ = cls
+    return built
 
 
 def input_kwargs(pipe: Any, inputs: Inputs) -> dict[str, Any]:

@@ -123,13 +123,21 @@ def unsupported(reason: str) -> Claim:
     return Claim(Support.UNSUPPORTED, reason)
 
 
+TASK_NAMES = frozenset({"t2i", "i2i", "inpaint", "edit", "t2v", "i2v", "v2v"})
+
+
 def claims(kind: str, value: Any) -> Mapping[str, Claim]:
+    """Claims keyed by a name, or ``name@task`` for a claim that holds for one task only."""
     out = {}
     for key, claim in frozen_mapping(f"{kind}.claims", value).items():
-        check_name(f"{kind}.claims key", norm(key))
+        name, at, task = key.partition("@")
+        check_name(f"{kind}.claims key", norm(name))
+        if at and task not in TASK_NAMES:
+            raise DeclarationError(f"{kind}.claims key {key!r}: task {task!r} is not one of {sorted(TASK_NAMES)}")
+        key = norm(name) + (f"@{task}" if at else "")
         if not isinstance(claim, Claim):
             raise DeclarationError(f"{kind}.claims[{key!r}] must be a Claim, got {type(claim).__name__}")
-        out[norm(key)] = claim
+        out[key] = claim
     return MappingProxyType(out)
 
 
@@ -143,9 +151,14 @@ class Option:
     ``per_request=True``: a request to a running engine may change it without a reload (the
     step's ``Applied.reconfigure`` applies it).
 
+    ``faster="higher"`` (or ``"lower"``) marks a numeric option as the optimization's speed/quality
+    knob: moving it that way buys speed at the cost of quality (a cache threshold). ``omni tune``
+    searches such an option for the fastest value that keeps the user's quality floor.
+
     Example::
 
-        Option("rel_l1_thresh", "float", 0.2, "accumulated error budget", min=0.0, max=5.0, per_request=True)
+        Option("rel_l1_thresh", "float", 0.2, "accumulated error budget", min=0.0, max=5.0, per_request=True,
+               faster="higher")
         Option("offload_type", "choice", "block_level", "granularity", choices=("block_level", "leaf_level"))
     """
 
@@ -157,10 +170,15 @@ class Option:
     max: float | None = None
     choices: tuple[str, ...] = ()
     per_request: bool = False
+    faster: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not re.match(r"^[a-z][a-z0-9_]*$", self.name):
             raise DeclarationError(f"Option name {self.name!r} must be snake_case")
+        if self.faster is not None and (self.faster not in ("higher", "lower") or self.type not in ("int", "float")
+                                        or self.default is None):
+            raise DeclarationError(f"Option {self.name!r}: faster= must be 'higher' or 'lower', on an int or float "
+                                   "option with a default")
         if self.type not in OPTION_TYPES:
             raise DeclarationError(f"Option {self.name!r}: type {self.type!r} is not one of {sorted(OPTION_TYPES)}")
         object.__setattr__(self, "choices", strs(f"Option {self.name!r}: choices", self.choices))

@@ -10,6 +10,7 @@ from typing import Any
 
 from omni.errors import DeclarationError
 from omni.specs.base import (
+    TASK_NAMES,
     Behaviour,
     Claim,
     check_behaviour,
@@ -23,7 +24,7 @@ from omni.specs.base import (
 DENOISER_KINDS = frozenset({"unet", "dit"})
 MODALITIES = frozenset({"image", "video"})
 GUIDANCE = frozenset({"cfg", "true-cfg", "distilled", "none"})
-TASKS = frozenset({"t2i", "i2i", "inpaint", "edit", "t2v", "i2v", "v2v"})
+TASKS = TASK_NAMES
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from omni.errors import DeclarationError
 from omni.names import norm
-from omni.specs.base import Behaviour, check_behaviour, check_name, frozen_mapping, strs
+from omni.specs.base import TASK_NAMES, Behaviour, check_behaviour, check_name, frozen_mapping, strs
 from omni.specs.family import Limits
 
 SIZES = ("tiny", "medium", "large")
@@ -23,7 +23,10 @@ class ModelSpec:
     folder; nothing is built until a run needs it. ``size``: ``tiny`` (tests, ``omni verify``),
     ``medium`` (benchmarks) or ``large``. ``weights``: ``random`` (built offline from a seed) or
     ``trained``; calibrations fitted on random weights stay out of real models' cells. ``limits``
-    overrides the family's ``Limits`` where this model's VAE or patch size differs.
+    overrides the family's ``Limits`` where this model's VAE or patch size differs. ``task_generation``
+    adds generation arguments for one task (``{"edit": {"_auto_resize": False}}``). ``adherence`` (an
+    import path or callable ``fn(images, prompts) -> float``) scores how many outputs follow their prompt
+    (0..1); ``omni tune --min-adherence`` uses it as a quality floor.
 
     Example::
 
@@ -40,6 +43,8 @@ class ModelSpec:
     weights: str = "random"
     limits: Limits | None = None
     default_generation: Mapping[str, Any] = field(default_factory=dict)
+    adherence: Behaviour | None = None
+    task_generation: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name("ModelSpec", self.name))
@@ -47,6 +52,12 @@ class ModelSpec:
         object.__setattr__(self, "family", norm(check_name(f"{where}: family", self.family)))
         object.__setattr__(self, "default_generation",
                            frozen_mapping(f"{where}: default_generation", self.default_generation))
+        tasks = frozen_mapping(f"{where}: task_generation", self.task_generation)
+        for task, args in tasks.items():
+            if task not in TASK_NAMES:
+                raise DeclarationError(f"{where}: task_generation key {task!r} is not one of {sorted(TASK_NAMES)}")
+            frozen_mapping(f"{where}: task_generation[{task!r}]", args)
+        object.__setattr__(self, "task_generation", tasks)
         if not self.summary or not isinstance(self.summary, str):
             raise DeclarationError(f"{where} needs a summary")
         if self.size not in SIZES:
@@ -56,6 +67,7 @@ class ModelSpec:
         if self.limits is not None and not isinstance(self.limits, Limits):
             raise DeclarationError(f"{where}: limits must be a Limits")
         check_behaviour(f"{where}: build", self.build, optional=False)
+        check_behaviour(f"{where}: adherence", self.adherence)
 
 
 @dataclass(frozen=True)

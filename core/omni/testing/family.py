@@ -79,10 +79,11 @@ class FamilyConformance:
 
         declared = registry.family(self.family)
         matrix = CompatMatrix(registry)
-        for opt_name, claim in declared.spec.claims.items():
+        for key, claim in declared.spec.claims.items():
+            opt_name, _, task = key.partition("@")
             if opt_name not in registry.optimizations:
                 continue  # the optimization plugin is not installed
-            cell = matrix.cell(self.family, opt_name)
+            cell = matrix.cell(self.family, opt_name, task or None)
             if claim.status.value == "unsupported":
                 assert cell.status.value == "unsupported" and claim.reason in cell.reasons
             else:
@@ -111,9 +112,9 @@ class FamilyConformance:
         if self.tiny_model is None:
             pytest.skip("family ships no tiny model")
         claimed = {name for name, claim in registry.family(self.family).spec.claims.items()
-                   if claim.status is Support.SUPPORTED}
-        cells = [c for c in cells_to_verify(registry, Environment.detect(), family=self.family)
-                 if c[0] == self.tiny_model and c[1] in claimed and c[2] is Support.SUPPORTED]
+                   if claim.status is Support.SUPPORTED and "@" not in name}
+        cells = [c for c in cells_to_verify(registry, Environment.detect(), family=self.family, tasks=False)
+                 if c.model == self.tiny_model and c.optimization in claimed and c.status is Support.SUPPORTED]
         if not cells:
             pytest.skip("no claimed cell is available on this host")
         failed = [r for r in Verifier(registry).verify_all(cells) if r.status != "pass"]

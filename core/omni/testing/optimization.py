@@ -59,7 +59,7 @@ class OptimizationConformance:
 
         cells = cells_to_verify(registry, Environment.detect(), optimization=registry.optimization(self.optimization).spec.name)
         verifier = Verifier(registry)
-        for model, opt, status in cells:
-            if status is Support.SUPPORTED:
-                result = verifier.verify(model, opt, status)
+        for cell in cells:
+            if cell.status is Support.SUPPORTED:
+                result = verifier.verify(cell.model, cell.optimization, cell.status, task=cell.task)
                 assert result.status == "pass", result

@@ -55,6 +55,9 @@ def omni_register_models():
         build="omni_family_flux.tiny:build_tiny",
         size="tiny",
         default_generation=TINY_GENERATION,
+        # Kontext rescales to about one megapixel (max_area) and snaps its input to preferred sizes unless told
+        # not to: the tiny model edits at its own 64x64
+        task_generation={"edit": {"_auto_resize": False, "max_area": 64 * 64}},
     )
     yield ModelSpec(
         name="deep-flux",

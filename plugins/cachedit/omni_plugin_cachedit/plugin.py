@@ -5,7 +5,7 @@ Defaults and the ``cache_config.*`` keys follow vLLM-Omni's cache-dit backend
 defaults differ (Fn 8, warmup 8).
 """
 
-from omni.sdk import ConfigKey, Needs, OptimizationSpec, Option, Stage, hookimpl, supported
+from omni.sdk import unsupported, ConfigKey, Needs, OptimizationSpec, Option, Stage, hookimpl, supported
 
 # Cells proven by `omni verify --optimization cache_dit` on every tiny model of the family (tiny-flux and
 # shapes, tiny-sd3, tiny-wan, tiny-ltx, tiny-qwenimage; 20 steps, residual_diff_threshold 0.5).
@@ -25,6 +25,12 @@ def _vllm_key(name: str, option: str) -> ConfigKey:
 @hookimpl
 def omni_register_optimizations():
     claims = {f: supported("verified: omni verify") for f in VERIFIED}
+    # cache-dit patches the loaded pipeline's class; a pipeline another task builds from the same components
+    # (omni's from_pipe) is not patched, creates no cache context ("Cache context not exist ... skip cache") and
+    # reuses nothing (omni verify on tiny-flux i2i/inpaint/edit)
+    claims.update({f"flux@{task}": unsupported(
+        "the task's pipeline is built from the loaded one's components and is not patched by cache-dit: no cache "
+        "context, nothing reused") for task in ("i2i", "inpaint", "edit")})
     yield OptimizationSpec(
         name="cache_dit",
         stage=Stage.CACHE,
@@ -41,7 +47,7 @@ def omni_register_optimizations():
                    per_request=True),
             Option("residual_diff_threshold", "float", 0.24,
                    "reuse while the relative change of the first blocks' residual stays under this", min=0.0,
-                   max=10.0, per_request=True),
+                   max=10.0, per_request=True, faster="higher"),
             Option("max_cached_steps", "int", -1, "most reused steps per generation (-1: unlimited)", min=-1,
                    per_request=True),
             Option("max_continuous_cached_steps", "int", 3, "most consecutive reused steps (-1: unlimited)",

@@ -44,12 +44,14 @@ def check_blocks(name: str, module) -> None:
 
 
 def timestep_source(ctx, watch) -> Callable[[], float]:
-    """The current timestep on the 0-1000 scale: the pipeline's ``current_timestep`` where it keeps
-    one (Flux/Wan/LTX/Qwen), else the ``timestep`` the denoiser was called with (SD/SDXL/SD3)."""
-    pipe = ctx.pipe
-    from_pipe = isinstance(getattr(type(pipe), "current_timestep", None), property)
+    """The current timestep on the 0-1000 scale: the running pipeline's ``current_timestep`` where it keeps
+    one (Flux/Wan/LTX/Qwen), else the ``timestep`` the denoiser was called with (SD/SDXL/SD3). ``ctx.pipe`` is
+    read at each call: during a generation it is the pipeline running (another task's pipeline shares these
+    components)."""
 
     def current() -> float:
+        pipe = ctx.pipe
+        from_pipe = isinstance(getattr(type(pipe), "current_timestep", None), property)
         t = pipe.current_timestep if from_pipe else watch.timestep
         if t is None:  # unknown: outside every window, so nothing is skipped on a guess
             return math.inf
