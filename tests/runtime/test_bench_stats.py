@@ -108,3 +108,11 @@ def test_bench_table_prints_the_interval_calls_and_peak_rss(capsys):
     assert "no measurable difference (the interval includes 1.0): speedup 1.000x [0.970, 5.170]" in out
     assert "8/2" in out and "500" in out and "peak RSS MiB" in out and "peak CUDA" not in out
     assert "stopped at max pairs" in out and "per denoising step" not in out and "1 torch thread" in out
+
+
+def test_bench_refuses_bad_input_before_starting_any_process():
+    from omni.bench import bench
+    from omni.errors import UsageError
+
+    with pytest.raises(UsageError, match="nope"):
+        bench("tiny-flux", ["teacache"], sets={"teacache.nope": 1})
