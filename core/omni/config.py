@@ -9,7 +9,11 @@ Accepted shapes (YAML file, ``--set KEY=VALUE``, Python dict), all merged into o
   ``cache_config.rel_l1_thresh``;
 * ``optimize: [teacache, {vae_tiling: {tile_size: 256}}]`` (or ``"teacache,vae_tiling"``);
 * ``<optimization>.<option>`` for any declared option: ``teacache.rel_l1_thresh: 0.3``;
-* ``preset: vram-first`` (explicit keys win over the preset).
+* ``preset: vram-first`` (explicit keys win over the preset);
+* ``metadata:`` a mapping the config surface ignores, where tools record where a config came from
+  (``omni tune`` writes its measurements there). One part is read: ``metadata.device``
+  (``{kind: cpu|cuda, name: ...}``, the report's ``environment.device``/``device_name``); a run on
+  another device gets a note saying the config was tuned elsewhere (:func:`device_note`).
 
 Unknown keys and bad values raise :class:`ConfigError` with one line naming the key and the
 closest valid keys. Nothing is silently ignored: a key that only sets an option of an optimization
@@ -28,7 +32,8 @@ from omni.options import parse_bool
 from omni.registry import Registry
 from omni.specs import ConfigKey, OptimizationSpec
 
-RESERVED = ("optimize", "preset", "config", "strict", "disable")
+RESERVED = ("optimize", "preset", "config", "strict", "disable", "metadata")
+METADATA = "metadata"
 _ABSENT = object()
 
 
@@ -43,6 +48,7 @@ class RunConfig:
     strict: bool = False
     notes: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # the ignored ``metadata:`` section
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,6 +186,9 @@ def resolve_config(
     from omni.presets import expand_preset
 
     data = dict(data or {})
+    metadata = data.pop(METADATA, None)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigError(f"{METADATA}: must be a mapping (tools record where a config came from there)")
     nested = data.pop("config", None)
     if nested is not None and not isinstance(nested, Mapping):
         raise ConfigError("config: must be a mapping of keys")
@@ -187,7 +196,7 @@ def resolve_config(
     file_preset = merged.pop("preset", None)
     preset = preset if preset is not None else file_preset
     strict = strict or _truthy("strict", merged.pop("strict", False))
-    cfg = RunConfig(preset=preset, strict=strict, raw=dict(merged))
+    cfg = RunConfig(preset=preset, strict=strict, raw=dict(merged), metadata=dict(metadata or {}))
     resolver = _Resolver(registry)
     preset_names: list[str] = []
     if preset is not None:
@@ -271,6 +280,20 @@ def resolve_config(
         if name in cfg.disabled:
             cfg.notes.append(f"{name} requested by {cfg.requested_by[name]} but disabled by {cfg.disabled[name]}")
     return cfg
+
+
+def device_note(metadata: Mapping[str, Any], environment: Mapping[str, Any]) -> str | None:
+    """A note when ``metadata.device`` names another device than the run's ``environment`` (a report's
+    ``environment``): the figures a config was chosen by do not carry over to other hardware."""
+    tuned = metadata.get("device")
+    if not isinstance(tuned, Mapping) or not tuned.get("kind"):
+        return None
+    here = (environment.get("device"), environment.get("device_name"))
+    there = (tuned.get("kind"), tuned.get("name"))
+    if here == there:
+        return None
+    return (f"this config was tuned on {there[0]} ({there[1]}) and runs on {here[0]} ({here[1]}): "
+            "the speed and memory it was chosen by were measured elsewhere (run omni tune here to re-measure)")
 
 
 def _known(registry: Registry, name: str) -> str:

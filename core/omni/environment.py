@@ -63,6 +63,35 @@ def _detect_cuda() -> tuple[tuple[tuple[int, int], ...], str]:
         return (), "nvidia-smi failed"
 
 
+def device_name(device: str) -> str:
+    """What a run's figures depend on, in words: the GPU's name for ``cuda``, the CPU model and the
+    number of CPUs this process may use for ``cpu`` (a profile tuned on one is not valid on another)."""
+    if device.split(":")[0] == "cuda":
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+        smi = shutil.which("nvidia-smi")
+        if smi is not None:
+            try:
+                out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                     text=True, timeout=10)
+                if out.returncode == 0 and out.stdout.strip():
+                    return out.stdout.strip().splitlines()[0]
+            except (OSError, subprocess.SubprocessError):
+                pass
+        return "unknown CUDA device"
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    import platform
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model or platform.processor() or platform.machine()}, {cpus} CPUs"
+
+
 @dataclass(frozen=True)
 class Environment:
     """A snapshot of what matters for availability: CUDA devices and installed packages."""

@@ -14,7 +14,12 @@ scans their imports). Third-party plugins get exactly the same surface.
 * serving an Engine (``omni serve``): ``engine_options`` (``omni run``'s config flags -> Engine
   arguments), ``Engine``, ``EngineLimits``, ``FieldError``, ``QueueFull``, ``EngineClosed``,
   ``JobCancelled``, ``save_output`` (PNG/MP4/GIF written whole, then renamed) and ``PARTIAL_GLOB``
-  (what a writer killed mid-file leaves).
+  (what a writer killed mid-file leaves);
+* measuring variants (``omni tune``): ``psnr``, ``ssim`` (quality against a baseline output),
+  ``Environment`` (what this host provides, for ``matrix(registry, Environment.detect())``),
+  ``device_name`` (the device a figure was measured on, in words), ``behaviour`` (a declaration's
+  import path or callable -> the callable, e.g. ``ModelSpec.adherence``), ``PairedRatio`` (paired
+  runs -> a ratio with its interval, as ``omni bench`` reports it).
 
 Importing it is cheap: torch and diffusers are imported inside the helpers that need them.
 """
@@ -64,6 +69,7 @@ __all__ = [
     "meta_component", "model_components", "model_folder", "param_bytes", "print_json", "quantized_kind", "quiet_libraries", "read_model_index", "refresh_hooks",
     "registry", "resolve", "supported", "tensor_bytes", "tiny", "top_level_lists", "unsupported",
     "Engine", "EngineClosed", "EngineLimits", "FieldError", "JobCancelled", "PARTIAL_GLOB", "QueueFull", "save_output",
+    "Environment", "PairedRatio", "behaviour", "device_name", "psnr", "ssim",
 ]
 
 NO_DENOISER = "the pipeline has no denoiser component"
@@ -350,6 +356,12 @@ _LAZY = {
     "FieldError": ("omni.runtime.request", "FieldError"),
     "save_output": ("omni.runtime.output", "save"),
     "PARTIAL_GLOB": ("omni.runtime.output", "PARTIAL_GLOB"),
+    "psnr": ("omni.verify", "psnr"),
+    "ssim": ("omni.bench", "ssim"),
+    "Environment": ("omni.environment", "Environment"),
+    "device_name": ("omni.environment", "device_name"),
+    "behaviour": ("omni.behaviour", "resolve"),
+    "PairedRatio": ("omni.stats", "PairedRatio"),
 }
 
 

@@ -107,3 +107,9 @@ def score(images, prompts) -> dict[str, float]:
     n = max(len(prompts), 1)
     return {"n": len(prompts), "fg": fg / n, "bg": bg / n, "shape": sh / n, "all": allc / n,
             "mean_iou": float(np.mean(ious)) if ious else 0.0}
+
+
+def adherence(images, prompts) -> float:
+    """The fraction of images whose foreground colour, shape and background all match their caption
+    (``ModelSpec.adherence``: ``omni tune --min-adherence`` uses it as a quality floor)."""
+    return score(images, prompts)["all"]

@@ -18,4 +18,5 @@ def omni_register_models():
         size="tiny",
         weights="trained",
         default_generation=GENERATION,
+        adherence="omni_model_shapes.checker:adherence",
     )

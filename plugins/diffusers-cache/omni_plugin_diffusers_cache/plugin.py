@@ -39,7 +39,7 @@ def omni_register_optimizations():
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:first_block_cache",
         options=(Option("threshold", "float", 0.05, "relative change of the first block's residual under which "
-                        "the other blocks are skipped", min=0.0, max=10.0, per_request=True),),
+                        "the other blocks are skipped", min=0.0, max=10.0, per_request=True, faster="higher"),),
         config_keys=(_when("first_block_cache", "fbc"), ConfigKey("enable_first_block_cache", enables=True),
                      ConfigKey("cache_backend", when=("first_block_cache", "fbc")),
                      ConfigKey("cache_config.fbc_threshold", option="threshold",
@@ -60,7 +60,8 @@ def omni_register_optimizations():
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:taylorseer_cache",
         options=(
-            Option("cache_interval", "int", 5, "compute every N steps after the warm-up", min=1, per_request=True),
+            Option("cache_interval", "int", 5, "compute every N steps after the warm-up", min=1, per_request=True,
+                   faster="higher"),
             Option("disable_cache_before_step", "int", 3, "always compute the first N steps", min=0,
                    per_request=True),
             Option("disable_cache_after_step", "int", None, "always compute from this step on (none: never)",
@@ -88,7 +89,8 @@ def omni_register_optimizations():
         lossless=False,
         impl="omni_plugin_diffusers_cache.impl:mag_cache",
         options=(
-            Option("threshold", "float", 0.06, "accumulated error budget", min=0.0, max=10.0, per_request=True),
+            Option("threshold", "float", 0.06, "accumulated error budget", min=0.0, max=10.0, per_request=True,
+                   faster="higher"),
             Option("max_skip_steps", "int", 3, "most consecutive skipped steps", min=1, per_request=True),
             Option("retention_ratio", "float", 0.2, "fraction of the first steps never skipped", min=0.0, max=1.0,
                    per_request=True),
@@ -130,7 +132,7 @@ def omni_register_optimizations():
         impl="omni_plugin_diffusers_cache.impl:pyramid_attention_broadcast",
         options=(
             Option("spatial_attention_block_skip_range", "int", 2, "compute one call in N", min=1,
-                   per_request=True),
+                   per_request=True, faster="higher"),
             Option("timestep_skip_start", "int", 100, "window start (timesteps on the 0-1000 scale)", min=-1,
                    per_request=True),
             Option("timestep_skip_end", "int", 800, "window end", min=0, per_request=True),
@@ -155,7 +157,7 @@ def omni_register_optimizations():
         impl="omni_plugin_diffusers_cache.impl:faster_cache",
         options=(
             Option("spatial_attention_block_skip_range", "int", 2, "compute attention one call in N", min=1,
-                   per_request=True),
+                   per_request=True, faster="higher"),
             Option("attention_timestep_skip_end", "int", 681, "approximate attention below this timestep", min=0,
                    per_request=True),
             Option("unconditional_batch_skip_range", "int", 5, "compute the unconditional branch one call in N",

@@ -22,7 +22,7 @@ def omni_register_optimizations():
         impl="omni_plugin_teacache.impl:apply",
         options=(
             Option("rel_l1_thresh", "float", 0.2, "error budget on the accumulated rescaled probe change", min=0.0,
-                   max=10.0, per_request=True),
+                   max=10.0, per_request=True, faster="higher"),
             Option("interval", "int", 0, "force a full compute at least every N denoiser calls (0: never forced)",
                    min=0, per_request=True),
             Option("force_last", "bool", True, "always compute the last denoising step", per_request=True),
