@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from omni.errors import UnknownModelError, UsageError
-from omni.names import did_you_mean
+from omni.options import shown
+from omni.names import did_you_mean, plugin_id
 from omni.registry import ContestedName, Registry, contest_message
 from omni.specs import ModelSpec
 
@@ -39,6 +41,18 @@ class ResolvedModel:
             "hub_id": self.hub_id,
             "pipeline_class": self.pipeline_class,
         }
+
+
+def disabled_owner(registry: Registry, name: str) -> str | None:
+    """When a plugin disabled for this run probably provides ``name`` (its name is part of it:
+    ``tiny-flux`` and plugin ``flux``, ``tea_cache_ratio`` and ``teacache``), say so; a disabled plugin is
+    never imported, so what it declares is unknown and neighbours would mislead."""
+    squash = lambda text: re.sub(r"[^a-z0-9]", "", text.lower())  # noqa: E731
+    target = squash(name)
+    for rec in registry.plugins:
+        if rec.status == "disabled" and len(squash(plugin_id(rec.name))) >= 3 and squash(plugin_id(rec.name)) in target:
+            return f"plugin {rec.name} ({rec.distribution}), which may provide it, is {rec.error or 'disabled'}"
+    return None
 
 
 def _family_for_class(registry: Registry, class_name: str) -> str | None:
@@ -101,9 +115,12 @@ def resolve_model(ref: str, registry: Registry) -> ResolvedModel:
     if looks_like_path:
         what = "is not a folder" if os.path.exists(expanded) else "does not exist"
         raise UnknownModelError(f"model folder {ref} {what}")
+    owner = disabled_owner(registry, ref)
+    if owner:
+        raise UnknownModelError(f"unknown model {shown(ref)}: {owner}")
     names = [d.spec.name for d in registry.models.values()] + [d.spec.name for d in registry.families.values()]
     hint = did_you_mean(ref, names) or (f" (known: {', '.join(names[:12])})" if names else " (no families installed)")
-    raise UnknownModelError(f"unknown model {ref!r}{hint}")
+    raise UnknownModelError(f"unknown model {shown(ref)}{hint}")
 
 
 def inferred_registry(resolved: ResolvedModel, registry: Registry, pipe: Any = None) -> tuple[Registry, list[str]]:

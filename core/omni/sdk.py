@@ -15,6 +15,9 @@ scans their imports). Third-party plugins get exactly the same surface.
   arguments), ``Engine``, ``EngineLimits``, ``FieldError``, ``QueueFull``, ``EngineClosed``,
   ``JobCancelled``, ``save_output`` (PNG/MP4/GIF written whole, then renamed) and ``PARTIAL_GLOB``
   (what a writer killed mid-file leaves);
+* files a command writes or reads: ``check_output_file(path, flag, force=)`` (checked before any work:
+  not a folder, a writable place, an existing file only with ``--force``), ``check_component_weights``
+  (safetensors that open; pickle only when the user opted in);
 * measuring variants (``omni tune``): ``psnr``, ``ssim`` (quality against a baseline output),
   ``Environment`` (what this host provides, for ``matrix(registry, Environment.detect())``),
   ``device_name`` (the device a figure was measured on, in words), ``behaviour`` (a declaration's
@@ -64,7 +67,7 @@ __all__ = [
     "Applied", "Claim", "ConfigKey", "DeclarationError", "FamilyFacts", "FamilySpec", "HitFlags", "Limits",
     "ModelLoadError", "ModelSpec", "Needs", "NO_DENOISER", "OmniError", "OptimizationFailed", "OptimizationSpec",
     "Option", "PresetSpec", "RunContext", "Skip", "Stage", "Step", "Support", "UsageError", "blocks", "cache_dir",
-    "component_class", "component_folder", "console", "denoisers", "engine_options", "err", "handle_errors",
+    "check_component_weights", "check_output_file", "component_class", "component_folder", "console", "denoisers", "engine_options", "err", "handle_errors",
     "hook_snapshot", "hookimpl", "keep_attributes", "load", "load_diffusers", "local_folder", "matrix",
     "meta_component", "model_components", "model_folder", "param_bytes", "print_json", "quantized_kind", "quiet_libraries", "read_model_index", "refresh_hooks",
     "registry", "resolve", "supported", "tensor_bytes", "tiny", "top_level_lists", "unsupported",
@@ -180,15 +183,11 @@ class HitFlags:
 
 # ---------------------------------------------------------------------------- folders and components
 def local_folder(source: str) -> str:
-    """A local folder for a pipeline source: a folder, or a hub id already in the local HF cache."""
-    if os.path.isdir(source):
-        return source
-    from huggingface_hub import snapshot_download
+    """A local folder for a pipeline source: a folder, or a hub id already in the local HF cache (a
+    one-line ``UsageError`` otherwise)."""
+    from omni.loading import local_folder as _local_folder
 
-    try:
-        return str(snapshot_download(source, local_files_only=True))
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"{source} is not in the local Hugging Face cache ({type(exc).__name__})") from None
+    return _local_folder(source)
 
 
 def model_folder(target: RunContext | ResolvedModel) -> str:
@@ -305,6 +304,16 @@ def matrix(registry: Registry, env: Any = None) -> Any:
     return CompatMatrix(registry, env=env)
 
 
+def check_component_weights(folder: str, *, allow_pickle: bool) -> list[str]:
+    """The weights files of one component folder are sound before anything reads them: every
+    ``.safetensors`` opens (header and length checked), every shard an index names exists, and
+    weights only in pickle form (``.bin``/``.pt``: unpickling runs code) are a ``UsageError`` unless
+    ``allow_pickle``. Returns the pickle files that may load."""
+    from omni.loading import check_component
+
+    return check_component(folder, os.path.basename(folder.rstrip("/")), allow_pickle=allow_pickle)
+
+
 def load_diffusers(ctx: RunContext, step: Step) -> Any:
     """omni's default family loader (``DiffusionPipeline.from_pretrained``, offline), for families
     that wrap it."""
@@ -326,15 +335,22 @@ def engine_options(*, config: str | None = None, optimize: Iterable[str] = (), s
                    dtype: str | None = None) -> dict[str, Any]:
     """``omni.Engine`` keyword arguments from ``omni run``-style flags: ``--config FILE`` (YAML),
     ``--optimize a,b`` (repeatable), ``--set KEY=VALUE``, ``--preset``, ``--strict``, ``--device``,
-    ``--dtype``. A bad value is a ``UsageError`` naming the flag; nothing is loaded."""
+    ``--dtype``. A bad value is a ``UsageError`` naming the flag (a dtype a pipeline cannot run in,
+    ``cuda`` on a host without it); nothing is loaded."""
     from omni.config import load_yaml, parse_set
-    from omni.options import parse_dtype
+    from omni.loading import check_device
+    from omni.options import parse_load_dtype, shown
 
     if device not in (None, "cpu", "cuda"):
-        raise UsageError(f"--device must be cpu or cuda, not {device!r}")
+        raise UsageError(f"--device must be cpu or cuda, not {shown(device)}")
+    if device is not None:
+        try:
+            check_device(device)
+        except UsageError as exc:
+            raise UsageError(f"--{exc}") from None
     if dtype is not None:
         try:
-            dtype = parse_dtype(dtype)
+            dtype = parse_load_dtype(dtype)
         except ValueError as exc:
             raise UsageError(f"--dtype: {exc}") from None
     return {"config": load_yaml(config) if config else None,
@@ -355,6 +371,7 @@ _LAZY = {
     "EngineLimits": ("omni.runtime.request", "EngineLimits"),
     "FieldError": ("omni.runtime.request", "FieldError"),
     "save_output": ("omni.runtime.output", "save"),
+    "check_output_file": ("omni.runtime.output", "check_target"),
     "PARTIAL_GLOB": ("omni.runtime.output", "PARTIAL_GLOB"),
     "psnr": ("omni.verify", "psnr"),
     "ssim": ("omni.bench", "ssim"),

@@ -59,6 +59,7 @@ def _register() -> None:
 
 
 _register()
+common.use_command_class(app)
 
 
 def _plugin_commands() -> None:
@@ -93,7 +94,50 @@ def _quiet_library_noise() -> None:
             logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _closed_streams() -> None:
+    """``omni run ... >&-``: Python starts with ``sys.stdout = None``; write it to the null device
+    (the files and the report are still written) and say so, instead of failing on the first print."""
+    import os
+    import sys
+
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        common.err("omni: stdout is closed: printed output is discarded (files and reports are still written)")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+
+
+def _second_interrupt_exits() -> None:
+    """The first Ctrl-C stops the run cleanly (KeyboardInterrupt: the error handler says
+    "interrupted", exit 130); a second one while that cleanup runs exits at once, with a message
+    (Python's default would end the process by the signal, exit -2, without a word)."""
+    import os
+    import signal
+
+    count = [0]
+
+    def on_sigint(signum: int, frame: object) -> None:
+        count[0] += 1
+        if count[0] == 1:
+            raise KeyboardInterrupt
+        os.write(2, b"omni: interrupted again: exiting now (exit 130)\n")
+        os._exit(130)
+
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread (embedded use): keep Python's default
+        pass
+
+
 def main() -> None:
+    import signal
+
+    _closed_streams()
+    _second_interrupt_exits()
     _quiet_library_noise()
     _plugin_commands()
-    app()
+    common.use_command_class(app)
+    try:
+        app()
+    finally:  # the exit code is decided: a Ctrl-C while Python shuts down (it restores the default
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # handler then) must not turn it into death by signal

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from omni.errors import OmniError
 
@@ -48,6 +49,50 @@ def console():
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+class Command(TyperCommand):
+    """Every omni command: help that reads like the docs (``omni run [OPTIONS] MODEL``, no ``<bool>``
+    after a flag) and a bad command line answered like every other bad input: one ``error:`` line on
+    stderr, exit 2 (not a multi-line box)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = (param.metavar or param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:
+            raise
+        except ClickException as exc:
+            err(f"error: {exc.format_message()} (omni {info_name} -h for help)")
+            raise typer.Exit(exc.exit_code) from None
+
+
+def use_command_class(app: typer.Typer) -> None:
+    """Give every registered command (the core's and plugins') the :class:`Command` behaviour."""
+    for info in app.registered_commands:
+        if info.cls is None or info.cls is TyperCommand:
+            info.cls = Command
 
 
 def handle_errors(fn: F) -> F:

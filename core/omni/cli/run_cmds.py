@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -42,10 +43,9 @@ def render_report(report) -> None:
         con.print(f"note: {escape(note)}")
     t = data["timings"]
     if "generate" in t:
-        steps = t.get("steps") or [0]
-        con.print(f"time: total {t.get('total', 0):.2f}s, load {t['stages'].get('load', 0):.2f}s, encode "
-                  f"{t['encode']:.3f}s, {len(steps)} steps {t['denoise']:.3f}s "
-                  f"(median {sorted(steps)[len(steps) // 2] * 1000:.1f} ms/step), decode {t['decode']:.3f}s")
+        from omni.runtime.timings import format_breakdown
+
+        con.print(escape(format_breakdown(t)))
     for cache in data["cache_hits"]:
         con.print(f"cache {cache['method']}: computed {cache['computed']}, reused {cache['reused']} "
                   f"(per step: {''.join(_step_char(s) for s in cache['steps'])}; C computed, R reused, c mixed)")
@@ -56,69 +56,107 @@ def render_report(report) -> None:
         con.print(f"wrote {art['kind']} {escape(art['path'])}")
 
 
+# request fields -> the flags that set them (a FieldError names the field)
+FLAGS = {"num_inference_steps": "--steps", "num_frames": "--frames", "height": "--height", "width": "--width",
+         "seed": "--seed", "prompt": "--prompt"}
+
+
 @handle_errors
 def run(
-    model: str = typer.Argument(..., help="Named model (tiny-flux), hub id in the local HF cache, or local folder."),
+    model: str = typer.Argument(..., metavar="MODEL",
+                                help="Named model (tiny-flux), hub id in the local HF cache, or local folder."),
     prompt: str = typer.Option("a red circle on a blue background", "--prompt", "-p"),
     optimize: list[str] = typer.Option([], "--optimize", "-O", help="Optimization name(s), repeatable or comma list."),
-    set_: list[str] = typer.Option([], "--set", "-s", help="KEY=VALUE config pair (seed, vLLM-Omni or name.option)."),
+    set_: list[str] = typer.Option([], "--set", "-s", help="KEY=VALUE: an OmniRT or vLLM-Omni config key, or "
+                                                           "optimization.option (docs/config.md)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Named preset (omni presets)."),
     strict: bool = typer.Option(False, "--strict", help="Refuse the run (before loading) if anything can't apply."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Denoising steps."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Denoising steps (default: the model's)."),
     seed: int = typer.Option(0, "--seed"),
-    height: Optional[int] = typer.Option(None, "--height", min=8),
-    width: Optional[int] = typer.Option(None, "--width", min=8),
-    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Video frames (video models)."),
+    height: Optional[int] = typer.Option(None, "--height", help="Height in pixels (default: the model's)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Width in pixels (default: the model's)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Video frames (video models)."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="PNG for images, MP4/GIF for video."),
     report_path: Optional[str] = typer.Option(None, "--report", help="Where to write the JSON report."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output and report files."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load weights stored as pickle (.bin/.pt); "
+                                                                    "loading them runs code from the file."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, bfloat16 or float16."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON; no progress bar."),
 ) -> None:
-    """Load MODEL, apply the requested optimizations, generate, and write the output and a report."""
-    from omni.config import load_yaml, parse_set
-    from omni.errors import OmniError, UsageError
-    from omni.options import parse_dtype
+    """Load MODEL, apply the requested optimizations, generate, and write the output and a report.
+    Every argument is checked before anything loads; an existing file is overwritten only with --force."""
+    from omni.errors import FieldError, OmniError, UsageError
+    from omni.loading import check_weights, local_folder
     from omni.runtime.api import prepare
-    from omni.runtime.output import check_output_path, save
+    from omni.runtime.output import check_output_path, check_target, save
+    from omni.runtime.request import check_generation
+    from omni.sdk import engine_options
 
     reg = registry()
-    data = load_yaml(str(config)) if config else None
-    prep = prepare(model, data, optimize=_split(optimize), sets=parse_set(set_), preset=preset, strict=strict,
-                   registry=reg)
-    family = reg.family(prep.resolved.family).spec
-    video = family.facts.modality == "video"
+    opts = engine_options(config=str(config) if config else None, optimize=optimize, preset=preset, strict=strict,
+                          sets=[*set_, *(["allow_pickle=true"] if allow_pickle else [])], device=device, dtype=dtype)
+    device, dtype = opts.pop("device"), opts.pop("dtype")
+    prep = prepare(model, opts.pop("config"), registry=reg, **opts)
+    video = prep.family.facts.modality == "video"
     if frames is not None and not video:
         raise UsageError(f"--frames applies to video models; {prep.resolved.family} makes images")
     safe_name = Path(model.rstrip("/")).name.replace("/", "_") or "omni"
-    output = output or f"{safe_name}.{'mp4' if video else 'png'}"
+    output = output if output is not None else f"{safe_name}.{'mp4' if video else 'png'}"
     check_output_path(output, video)
-    report_path = report_path or str(Path(output).with_suffix("")) + ".report.json"
-    if dtype is not None:
-        try:
-            dtype = parse_dtype(dtype)
-        except ValueError as exc:
-            raise UsageError(f"--dtype: {exc}") from None
-    if device not in (None, "cpu", "cuda"):
-        raise UsageError(f"--device must be cpu or cuda, not {device!r}")
+    report_path = report_path if report_path is not None else str(Path(output).with_suffix("")) + ".report.json"
+    check_target(output, "--output", force=force)
+    check_target(report_path, "--report", force=force)
+    if os.path.realpath(output) == os.path.realpath(report_path):
+        raise UsageError(f"--output and --report name the same file ({output}); the report would replace the image")
     generation = {"num_inference_steps": steps, "height": height, "width": width, "num_frames": frames}
+    try:
+        check_generation(prep, seed=seed, **{k: v for k, v in generation.items() if v is not None})
+    except FieldError as exc:
+        raise UsageError(f"{FLAGS.get(exc.param, exc.param)}: {str(exc).split(': ', 1)[-1]}") from None
+    folder = prep.resolved.path or (local_folder(prep.resolved.hub_id) if prep.resolved.hub_id else None)
+    if folder is not None:  # bad weights are bad input: refused now, not after torch and diffusers load
+        check_weights(folder, allow_pickle=prep.config.allow_pickle)
     try:
         result = _run_with_progress(prep, prompt, seed, device, dtype, generation, show=not json_out)
     except OmniError as exc:
         report = getattr(exc, "report", None) or prep.report
-        report.error = str(exc)
-        report.write(report_path)
-        err(f"report with the error written to {report_path}")
+        report.stopped(str(exc))
+        _write_report(report, report_path, failing=True)
         raise
     _phase(f"writing {output}", show=not json_out)
-    result.report.artifacts = save(result.output, output, video=video)
+    try:
+        result.report.artifacts = save(result.output, output, video=video)
+    except OmniError as exc:
+        result.report.stopped(str(exc))
+        _write_report(result.report, report_path, failing=True)
+        raise
     result.report.artifacts.append({"kind": "report", "path": report_path})
-    result.report.write(report_path)
+    _write_report(result.report, report_path, failing=False)
     if json_out:
         print_json(result.report.to_dict())
     else:
         render_report(result.report)
+
+
+def _write_report(report, path: str, *, failing: bool) -> None:
+    """Write the report. On a failing run a report that cannot be written is one more line, never a
+    traceback hiding the run's own error; on a good run it is the error."""
+    from omni.errors import OmniError
+    from omni.runtime.output import OutputError
+
+    try:
+        report.write(path)
+    except (OSError, OmniError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if not failing:
+            raise OutputError(f"the run finished but its report could not be written to {path}: {reason}") from None
+        err(f"the report could not be written to {path}: {reason}")
+        return
+    if failing:
+        err(f"report with the error written to {path}")
 
 
 def _phase(text: str, *, show: bool) -> None:

@@ -105,6 +105,8 @@ def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str
     made = tuple(arr.shape[-3:-1])
     if None not in asked and made != asked:
         report.notes.append(f"the pipeline made {made[0]}x{made[1]} instead of the requested {asked[0]}x{asked[1]}")
+    if arr.ndim == 5 and gen_args.get("num_frames") not in (None, arr.shape[1]):
+        report.notes.append(f"the pipeline made {arr.shape[1]} frames instead of the requested {gen_args['num_frames']}")
     step_times = observer.step_times
     report.timings.update({
         "encode": round(observer.encode_s or 0.0, 6),

@@ -52,6 +52,14 @@ class RunReport:
     def result(self, name: str) -> OptimizationResult | None:
         return next((r for r in self.config_resolved if r.name == name), None)
 
+    def stopped(self, error: str) -> None:
+        """The run ended with ``error``: record it, and mark every step still ``planned`` (the run
+        never reached it) ``skipped`` with that reason, so the report shows no step as pending."""
+        self.error = error
+        for res in self.config_resolved:
+            if res.status == "planned":
+                res.status, res.reason = "skipped", f"not applied: the run stopped first ({error})"
+
     def to_dict(self) -> dict[str, Any]:
         """The report as a dict of JSON data (what ``write`` writes). Strict JSON: a NaN or infinity anywhere is an error naming where
         (``json`` would write ``NaN``, which no JSON parser but Python's reads)."""
@@ -65,6 +73,7 @@ class RunReport:
         from omni.runtime.output import atomic_path
 
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # omni run checked the place before loading
         with atomic_path(Path(path)) as tmp:
             tmp.write_text(text, encoding="utf-8")
 

@@ -17,18 +17,30 @@ import os
 import tempfile
 from typing import Any
 
-from omni.sdk import UsageError, meta_component, model_components, model_folder, registry, resolve
+from omni.sdk import (
+    UsageError,
+    check_component_weights,
+    check_output_file,
+    meta_component,
+    model_components,
+    model_folder,
+    registry,
+    resolve,
+)
 
 from omni_plugin_gguf.components import linear_weight_names, pick_component
 from omni_plugin_gguf.qtypes import K_QUANT_NOTE, K_QUANTS, WRITABLE
 
 
 class TensorSource:
-    """Read a diffusers component's weights tensor by tensor (safetensors, sharded or not; .bin as fallback)."""
+    """Read a diffusers component's weights tensor by tensor (safetensors, sharded or not). Weights only
+    in pickle form (.bin) are refused unless ``allow_pickle`` (unpickling runs code from the file);
+    every file is checked before any is read (``check_component_weights``)."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, *, allow_pickle: bool = False) -> None:
         self.folder = folder
         self._where: dict[str, Any] = {}
+        self.pickled = check_component_weights(folder, allow_pickle=allow_pickle)
         index = sorted(glob.glob(os.path.join(folder, "*.safetensors.index.json")))
         files = sorted(glob.glob(os.path.join(folder, "*.safetensors")))
         if index:
@@ -45,14 +57,19 @@ class TensorSource:
                 for key in handle.keys():
                     self._where[key] = handle
             return
-        bins = sorted(glob.glob(os.path.join(folder, "*.bin")))
-        if not bins:
+        if not self.pickled:
             raise UsageError(f"{folder} holds no .safetensors or .bin weights")
+        import pickle
+
         import torch
 
         state: dict[str, Any] = {}
-        for f in bins:
-            state.update(torch.load(f, map_location="cpu", weights_only=True))
+        for path in (os.path.join(folder, os.path.basename(p)) for p in self.pickled):
+            try:  # weights_only: even an opted-in file may only hold tensors
+                state.update(torch.load(path, map_location="cpu", weights_only=True))
+            except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UsageError(f"{path} is not a plain tensor file ({first[:160]})") from None
         self._where = {k: state for k in state}
 
     @property
@@ -74,7 +91,7 @@ def normalise_qtype(qtype: str) -> str:
 
 
 def convert_component(folder: str, class_name: str, qtype: str, output: str, *, arch: str = "diffusers",
-                      source: str = "", component: str = "") -> dict[str, Any]:
+                      source: str = "", component: str = "", allow_pickle: bool = False) -> dict[str, Any]:
     """Write ``folder`` (one diffusers component) to ``output`` as GGUF; returns sizes and counts."""
     import gguf
     import numpy as np
@@ -86,7 +103,7 @@ def convert_component(folder: str, class_name: str, qtype: str, output: str, *, 
     meta = meta_component(folder, class_name)
     expected = {k: tuple(v.shape) for k, v in meta.state_dict().items()}
     linear = linear_weight_names(meta)
-    tensors = TensorSource(folder)
+    tensors = TensorSource(folder, allow_pickle=allow_pickle)
     missing, extra = set(expected) - set(tensors.names), set(tensors.names) - set(expected)
     if missing or extra:
         raise UsageError(f"the weights in {folder} do not match {class_name}'s config: {len(missing)} missing, "
@@ -97,6 +114,7 @@ def convert_component(folder: str, class_name: str, qtype: str, output: str, *, 
         plan.append((name, shape, qt if quantize else gguf.GGMLQuantizationType.F32))
 
     out_dir = os.path.dirname(os.path.abspath(output))
+    os.makedirs(out_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".omni-convert-", suffix=".gguf", dir=out_dir)
     os.close(fd)
     try:
@@ -138,33 +156,30 @@ def convert_component(folder: str, class_name: str, qtype: str, output: str, *, 
         "quantized_params": sum(math.prod(s) for _, s, t in plan if t != gguf.GGMLQuantizationType.F32),
         "params": numel, "file_bytes": size, "fp32_bytes": numel * 4, "bf16_bytes": numel * 2,
         "ratio_vs_fp32": round(size / (numel * 4), 4), "ratio_vs_bf16": round(size / (numel * 2), 4),
+        "pickle_files": tensors.pickled,
     }
 
 
-def convert_model(model: str, qtype: str, output: str, *, component: str | None = None) -> dict[str, Any]:
+def convert_model(model: str, qtype: str, output: str, *, component: str | None = None,
+                  allow_pickle: bool = False) -> dict[str, Any]:
     """Resolve MODEL like every omni command and write its denoiser (or ``component``) to ``output``."""
     resolved = resolve(model)
     folder = model_folder(resolved)  # a family name is a UsageError here
     family = registry().family(resolved.family).spec
     comp, class_name = pick_component(model_components(folder), family, component, "--component")
     return convert_component(os.path.join(folder, comp), class_name, qtype, output, arch=family.name,
-                             source=resolved.ref, component=comp)
+                             source=resolved.ref, component=comp, allow_pickle=allow_pickle)
 
 
 def convert_command(model: str, *, to: str, qtype: str, output: str, component: str | None, force: bool,
-                    json_out: bool) -> dict[str, Any]:
-    """``omni convert``: check the arguments, convert, print the sizes (or JSON)."""
+                    json_out: bool, allow_pickle: bool = False) -> dict[str, Any]:
+    """``omni convert``: check the arguments (the output file by ``omni run``'s rule: refused when it
+    exists unless ``--force``), convert, print the sizes (or JSON)."""
     if to.strip().lower() != "gguf":
         raise UsageError(f"--to {to!r}: omni convert writes gguf only")
     qtype = normalise_qtype(qtype)
-    out_dir = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(out_dir):
-        raise UsageError(f"--output {output}: folder {out_dir} does not exist")
-    if os.path.isdir(output):
-        raise UsageError(f"--output {output} is a folder; name the .gguf file to write")
-    if os.path.exists(output) and not force:
-        raise UsageError(f"--output {output} exists; pass --force to overwrite it")
-    result = convert_model(model, qtype, output, component=component)
+    check_output_file(output, "--output", force=force)
+    result = convert_model(model, qtype, output, component=component, allow_pickle=allow_pickle)
     if json_out:
         print(json.dumps(result, indent=2))
     else:
@@ -174,4 +189,6 @@ def convert_command(model: str, *, to: str, qtype: str, output: str, component: 
               f"{qtype}, the rest F32")
         print(f"size vs fp32 {result['fp32_bytes'] / mib:.2f} MiB: x{result['ratio_vs_fp32']:.3f}; "
               f"vs bf16 {result['bf16_bytes'] / mib:.2f} MiB: x{result['ratio_vs_bf16']:.3f}")
+        if result["pickle_files"]:
+            print(f"read pickle weights (--allow-pickle): {', '.join(result['pickle_files'])}")
     return result

@@ -79,10 +79,12 @@ def omni_register_commands(app):
         component: Optional[str] = typer.Option(
             None, "--component", help="Component to convert (default: the family's first denoiser)."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+        allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Read weights stored as pickle (.bin); "
+                                                                        "reading them runs code from the file."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Write the denoiser of MODEL as a GGUF file (diffusers key names) that `--optimize gguf` loads."""
         from omni_plugin_gguf.convert import convert_command
 
         convert_command(model, to=to, qtype=qtype, output=output, component=component, force=force,
-                        json_out=json_out)
+                        json_out=json_out, allow_pickle=allow_pickle)

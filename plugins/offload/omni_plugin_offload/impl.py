@@ -21,6 +21,7 @@ from omni.sdk import (
     RunContext,
     Skip,
     Step,
+    UsageError,
     denoisers,
     hook_snapshot,
     keep_attributes,
@@ -221,17 +222,31 @@ def _zero_storage_placeholders(module: Any) -> int:
     return len(groups)
 
 
-def _fresh_folder(base: Any) -> str:
-    """A new folder for this run's offloaded weights, under ``base`` (default: the temp folder).
-    Fresh even under a user-given path: diffusers reuses any group_<hash>.safetensors it finds (names
-    derive from module names, not weights), so an old folder would load stale weights."""
+def _fresh_folder(base: Any) -> tuple[str, str | None]:
+    """A new folder for this run's offloaded weights, under ``base`` (default: the temp folder), and the
+    folder created for ``base`` itself if it was missing (None otherwise). Fresh even under a
+    user-given path: diffusers reuses any group_<hash>.safetensors it finds (names derive from module
+    names, not weights), so an old folder would load stale weights. Only ``base`` itself is created,
+    never missing folders above it (what the run creates it removes; a typo must not leave a tree)."""
+    created = None
     if base:
         base = os.path.abspath(os.path.expanduser(str(base)))
-        try:
-            os.makedirs(base, exist_ok=True)
-        except OSError as exc:
-            raise Skip(f"cannot create the disk offload folder {base}: {exc}") from None
-    return tempfile.mkdtemp(prefix="omni-disk-offload-", dir=base or None)
+        if not os.path.isdir(base):
+            parent = os.path.dirname(base)
+            if not os.path.isdir(parent):
+                raise UsageError(f"group_offload_disk_path {base}: folder {parent} does not exist (omni creates "
+                                 "only the last folder of the path)")
+            try:
+                os.mkdir(base)
+            except OSError as exc:
+                raise UsageError(f"group_offload_disk_path {base}: cannot create it ({exc.strerror})") from None
+            created = base
+    try:
+        return tempfile.mkdtemp(prefix="omni-disk-offload-", dir=base or None), created
+    except OSError as exc:
+        if created:
+            os.rmdir(created)
+        raise UsageError(f"group_offload_disk_path {base}: cannot write there ({exc.strerror})") from None
 
 
 def disk_offload(ctx: RunContext, step: Step) -> Applied:
@@ -245,9 +260,11 @@ def disk_offload(ctx: RunContext, step: Step) -> Applied:
     _check_no_offload_hooks(ctx.pipe)
     for name, module in found:  # checked before any file is written or hook installed
         _check_group_offloadable(name, module, to_disk=True)
-    path = _fresh_folder(step.options.get("path"))
-    atexit.register(shutil.rmtree, path, True)
-    step.on_undo(lambda: shutil.rmtree(path, True))
+    path, created = _fresh_folder(step.options.get("path"))
+    for folder in (created, path):  # removed in reverse: this run's folder, then the base it created
+        if folder:
+            atexit.register(shutil.rmtree, folder, True)
+            step.on_undo(lambda folder=folder: shutil.rmtree(folder, True))
     device = torch.device(ctx.device)
     names = {n for n, _ in found}
     blocks = int(step.options["blocks_per_group"])
