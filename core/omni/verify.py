@@ -59,10 +59,15 @@ class VerifyCell(NamedTuple):
     task: str = ""  # empty: the model's own pipeline; else a task run through from_pipe with synthetic inputs
 
 
+def _base_task(spec: Any) -> str | None:
+    """The task of a family's base pipeline (the first pipeline class), where ``task_pipelines`` names it."""
+    return next((t for t, cls in spec.task_pipelines.items() if cls == spec.pipelines[0]), None) \
+        if spec.pipelines else None
+
+
 def family_tasks(spec: Any) -> list[str]:
     """The tasks a family runs besides its base pipeline's (the first pipeline class's task)."""
-    base = next((t for t, cls in spec.task_pipelines.items() if cls == spec.pipelines[0]), None) \
-        if spec.pipelines else None
+    base = _base_task(spec)
     return [t for t in spec.task_pipelines if t != base]
 
 
@@ -113,6 +118,26 @@ def synthetic_inputs(task: str, generation: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def run_inputs(spec: Any, task: str, generation: dict[str, Any]) -> dict[str, Any]:
+    """What a verification run of ``task`` passes besides the generation arguments: synthetic inputs for
+    the task, or, on the model's own pipeline (``task`` empty), for its base task when that needs inputs
+    (image-to-video); and an empty prompt when that task's pipeline takes none."""
+    import inspect
+
+    import diffusers
+
+    from omni.runtime.tasks import NEEDS
+
+    base = _base_task(spec)
+    run_task = task or (base if base and NEEDS[base] else "")
+    out = synthetic_inputs(run_task, generation) if run_task else {}
+    name = spec.task_pipelines.get(run_task) or (spec.pipelines[0] if spec.pipelines else None)
+    cls = getattr(diffusers, name, None) if name else None
+    if cls is not None and "prompt" not in inspect.signature(cls.__call__).parameters:
+        out["prompt"] = ""
+    return out
+
+
 class Verifier:
     def __init__(self, registry: Registry, device: str | None = None) -> None:
         self.registry = registry
@@ -156,8 +181,8 @@ class Verifier:
                                 tolerance=tolerance, date=today, task=task)
         generation = dict(spec.verify_generation)
         key = (model, task, json.dumps(generation, sort_keys=True))
-        if task:
-            generation.update(synthetic_inputs(task, {**model_spec.default_generation, **generation}))
+        generation.update(run_inputs(self.registry.family(family).spec, task,
+                                     {**model_spec.default_generation, **generation}))
         t0 = time.perf_counter()
         try:
             if key not in self._baselines:

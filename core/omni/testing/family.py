@@ -9,7 +9,9 @@ import pytest
 
 
 def generate(model: str, *, seed: int = 0, prompt: str = "a red circle on a blue background", **overrides: Any):
-    """Run a short generation of a named model directly with diffusers; returns a float numpy array
+    """Run a short generation of a named model directly with diffusers, on its own pipeline's task (with that
+    task's ``task_generation``, and the synthetic inputs ``omni verify`` uses when the task needs one, e.g. an
+    image-to-video pipeline's image; no prompt for a pipeline that takes none); returns a float numpy array
     (images: (N, H, W, C); video: (N, F, H, W, C))."""
     import numpy as np
     import torch
@@ -17,12 +19,22 @@ def generate(model: str, *, seed: int = 0, prompt: str = "a red circle on a blue
 
     from omni.behaviour import resolve
     from omni.plugins import get_registry
+    from omni.runtime.inputs import read_inputs
+    from omni.runtime.tasks import base_task, input_kwargs
+    from omni.verify import run_inputs
 
-    spec = get_registry().models[model.replace("-", "_")].spec
+    registry = get_registry()
+    spec = registry.models[model.replace("-", "_")].spec
+    family = registry.family(spec.family).spec
     pipe = DiffusionPipeline.from_pretrained(str(resolve(spec.build)()), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
-    kwargs = {**dict(spec.default_generation), **overrides}
-    out = pipe(prompt=prompt, generator=torch.Generator("cpu").manual_seed(seed), output_type="np", **kwargs)
+    kwargs = {**dict(spec.default_generation), **dict(spec.task_generation.get(base_task(family, pipe), {})),
+              **overrides}
+    fields = run_inputs(family, "", kwargs)
+    inputs = read_inputs(image=fields.get("image"), mask=fields.get("mask"), video=fields.get("video"))
+    kwargs = {**input_kwargs(pipe, inputs), **kwargs}
+    text = {} if "prompt" in fields else {"prompt": prompt}
+    out = pipe(**text, generator=torch.Generator("cpu").manual_seed(seed), output_type="np", **kwargs)
     arr = out.frames if hasattr(out, "frames") else out.images
     return np.asarray(arr, dtype=np.float32)
 
