@@ -111,13 +111,15 @@ def omni_register_families():
 
 @hookimpl
 def omni_register_models():
-    for family, suffix, base in (("animatediff", "", "sd15"), ("animatediff_sdxl", "_sdxl", "sdxl")):
+    # family, build suffix, base model suffix, UNetMotionModel parameters (tiny, medium)
+    for family, suffix, base, params in (("animatediff", "", "sd15", ("1.4 M", "117 M")),
+                                         ("animatediff_sdxl", "_sdxl", "sdxl", ("1.8 M", "99 M"))):
         name = family.replace("_", "-")
         yield ModelSpec(
             name=f"tiny-{name}",
             family=family,
-            summary=f"random-weight tiny-{base} plus a random motion adapter (4 frames of 64x64), built offline; "
-                    "for tests",
+            summary=f"random-weight tiny-{base} plus a random motion adapter (~{params[0]} UNetMotionModel, 4 frames "
+                    "of 64x64), built offline; for tests",
             build=f"omni_family_animatediff.tiny:build_tiny{suffix}",
             size="tiny",
             limits=MODEL_LIMITS,
@@ -127,7 +129,8 @@ def omni_register_models():
         yield ModelSpec(
             name=f"medium-{name}",
             family=family,
-            summary=f"random-weight medium-{base} plus a random motion adapter, built offline; for benchmarks",
+            summary=f"random-weight medium-{base} plus a random motion adapter (~{params[1]} UNetMotionModel), built "
+                    "offline; for benchmarks",
             build=f"omni_family_animatediff.tiny:build_medium{suffix}",
             size="medium",
             limits=MODEL_LIMITS,
