@@ -19,13 +19,15 @@ from omni.runtime.session import Prepared, Session, prepare
 __all__ = ["run", "optimize", "Optimized", "Result"]
 
 
-def run(model: str, prompt: str = "a red circle on a blue background", config: Mapping[str, Any] | None = None, *,
+def run(model: str, prompt: str | None = None, config: Mapping[str, Any] | None = None, *,
         optimize: Any = (), sets: Mapping[str, Any] | None = None, preset: str | None = None, strict: bool = False,
         seed: int = 0, device: str | None = None, dtype: str | None = None,
         progress: Callable[[int, int], None] | None = None, on_event: EventListener | None = None,
         registry: Registry | None = None, prepared: Prepared | None = None, **generation: Any) -> Result:
     """Resolve, load, optimize and generate once. ``generation`` overrides the model's defaults
-    (``num_inference_steps``, ``height``, ``width``, ``num_frames``, ``guidance_scale`` ...)."""
+    (``num_inference_steps``, ``height``, ``width``, ``num_frames``, ``guidance_scale`` ...) and carries the
+    inputs (``image``, ``mask``, ``video``, ``strength``, ``task``). Without ``prompt``, a demo prompt is used
+    where the pipeline takes one ("a red circle on a blue background")."""
     t_start = time.perf_counter()
     mapping_arg("config", config)
     mapping_arg("sets", sets)

@@ -237,7 +237,7 @@ class Engine:
         assert self.session is not None
         return validate_request(self.session, limits=self.limits, **fields)
 
-    def submit(self, prompt: str = "", *, job_id: str | None = None, **fields: Any) -> Job:
+    def submit(self, prompt: str | None = "", *, job_id: str | None = None, **fields: Any) -> Job:
         """Validate and enqueue a request; raises ``UsageError`` (bad field), ``QueueFull``,
         ``EngineClosed``."""
         if not self._accepting:

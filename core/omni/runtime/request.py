@@ -13,6 +13,7 @@ from typing import Any
 from omni.errors import FieldError
 
 MAX_SEED = 2**64 - 1
+DEFAULT_PROMPT = "a red circle on a blue background"
 KNOWN = ("prompt", "negative_prompt", "seed", "num_inference_steps", "height", "width", "num_frames",
          "guidance_scale", "num_images", "options", "extra", "image", "mask", "video", "strength", "task")
 
@@ -104,6 +105,9 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
     model = prep.resolved.model
     if model is not None and task in model.task_generation:
         args.update(model.task_generation[task])
+    # defaults are omni's, not the user's: one the task's pipeline does not take (num_frames for a
+    # video-to-video pipeline) is dropped; a user-given argument it does not take is an error below
+    args = {k: v for k, v in args.items() if k in accepts}
     notes = list(inputs.notes)
     source = inputs.image if inputs.image is not None else (inputs.video[0] if inputs.video else None)
     if source is not None:  # the output size follows the input unless the request names one
@@ -114,6 +118,8 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
                 notes.append(f"{'image' if inputs.image is not None else 'video'}: {name} {value} resized to "
                              f"{fields[name]} by the pipeline")
     prompt = fields.get("prompt", "")
+    if prompt is None:  # omni.run's default: the demo prompt where the pipeline takes a prompt at all
+        prompt = DEFAULT_PROMPT if "prompt" in accepts else ""
     if not isinstance(prompt, str):
         raise FieldError("prompt", "must be a string")
     if prompt and "prompt" not in accepts:

@@ -38,6 +38,11 @@ def channels_last(ctx: RunContext, step: Step) -> Applied:
         kind = quantized_kind(module)
         if kind is not None:
             raise Skip(f"{name} holds {kind} weights, which channels_last conversion does not handle")
+        # Module.to(memory_format=channels_last) converts every 4-D parameter and raises on the first 5-D one
+        # (Conv3d: "required rank 4 tensor"), after converting some: refuse before changing anything
+        ranks = sorted({p.dim() for p in module.parameters() if p.dim() > 4})
+        if ranks:
+            raise Skip(f"{name} has {ranks[0]}-D weights (3-D convolutions); channels_last applies to 4-D tensors only")
     for _, module in modules:
         step.on_undo(lambda m=module: m.to(memory_format=torch.contiguous_format))
         module.to(memory_format=torch.channels_last)
