@@ -145,6 +145,8 @@ def test_a_difference_inside_the_noise_is_not_a_win():
     assert faster(trial(seconds=[1.0, 1.02]), trial(seconds=[1.5, 1.52]))
     assert not faster(trial(seconds=[1.0]), trial(seconds=[1.03]))  # under 5 %
     assert not faster(trial(seconds=[0.8, 1.2]), trial(seconds=[1.1, 1.15]))  # inside the measured spread
+    # one stalled run among six does not hide a 30 % difference
+    assert faster(trial(seconds=[0.70, 0.71, 0.69, 0.70, 0.72, 2.5]), trial(seconds=[1.0, 1.01, 0.99, 1.0, 1.02, 1.0]))
 
 
 def test_better_prefers_acceptable_then_faster_and_lighter_when_over_budget():
@@ -209,3 +211,78 @@ def test_quality_figures_use_the_worst_output():
     t = trial(psnr=29.5)
     assert floor.quality(t) == 29.5 and floor.quality(trial(identical=True)) == math.inf
     assert np.isfinite(Floor(min_ssim=0.9).quality(Trial("s", "s", {}, ssim=0.95)))
+
+
+# ---------------------------------------------------------------------------- the search logic on a model of costs
+class ModelLab:
+    """Stands in for the measuring processes with a deterministic cost model (the real ones are
+    exercised in test_plugin_tune_search.py): fuse_qkv is lossless and 10 % faster; each cache's knob
+    trades PSNR for speed; torchao is 20 % faster at 45 dB, and costs 16 dB more on top of a cache."""
+
+    def __init__(self, stop_after=None, exc=None):
+        self.measured, self.stop_after, self.exc = [], stop_after, exc
+
+    def measure(self, cand):
+        if self.stop_after is not None and len(self.measured) >= self.stop_after:
+            raise self.exc
+        self.measured.append(cand)
+        t, psnr = 1.0, math.inf
+        knobs = dict(cand.knobs)
+        if "fuse_qkv" in cand.names:
+            t *= 0.9
+        for cache, per_unit, loss in (("teacache", 1.0, 40), ("first_block_cache", 4.0, 200), ("mag_cache", 2.0, 60)):
+            value = knobs.get(f"{cache}.{'rel_l1_thresh' if cache == 'teacache' else 'threshold'}")
+            if value is not None:
+                t /= 1 + per_unit * value
+                psnr = min(psnr, 60 - loss * value)
+        if "torchao" in cand.names:
+            t *= 0.8
+            psnr = 45 if psnr == math.inf else psnr - 16
+        identical = psnr == math.inf
+        return Trial(cand.label, cand.key(), {}, seconds=[t] * 3, peak_memory_bytes=100, identical=identical,
+                     psnr_db=None if identical else psnr, max_abs_diff=0.0 if identical else 0.1)
+
+
+@pytest.fixture(scope="module")
+def wide():
+    return build_space(registry(), "flux", only=["fuse_qkv", "torchao", *CACHES], exclude=[], include_untested=False,
+                       lossless_only=False)
+
+
+def test_greedy_search_finds_the_sweeps_best_with_a_fraction_of_its_trials(wide):
+    judge = Judge(Floor(min_psnr=30))
+    lab = ModelLab()
+    tuned = Search(lab, wide, judge).run()
+    sweep_lab = ModelLab()
+    swept = Search(sweep_lab, wide, judge).sweep()
+    assert tuned.best is not None and swept.best is not None
+    assert judge.miss(tuned.best[1]) is None
+    assert tuned.best[1].median <= swept.best[1].median * 1.05
+    assert len({c.key() for c in lab.measured}) * 3 <= len(sweep_lab.measured)
+    assert lab.measured[1].names == ("fuse_qkv",)  # lossless first, right after the baseline
+    assert all(sum(n in CACHES for n in c.names) <= 1 for c in lab.measured + sweep_lab.measured)
+    assert "fuse_qkv" in tuned.best[0].names  # kept under the lossy addition
+
+
+def test_a_knob_is_backed_off_when_a_combination_misses_the_floor(wide):
+    judge = Judge(Floor(min_psnr=30))
+    lab = ModelLab()
+    outcome = Search(lab, wide, judge).run()
+    # MagCache alone keeps 30 dB up to 0.48; with torchao on top (-16 dB) that misses, so the threshold is
+    # searched again below 0.48: 0.12 keeps the floor (36.8 dB), 0.24 does not (29.6 dB)
+    labels = [c.label for c in lab.measured]
+    assert "fuse_qkv + mag_cache(threshold=0.48) + torchao" in labels
+    assert "fuse_qkv + mag_cache(threshold=0.12) + torchao" in labels
+    assert "fuse_qkv + mag_cache(threshold=0.24) + torchao" in labels
+    # 0.9 * 0.8 / 1.24 = 0.58 s is slower than fuse_qkv + mag_cache(0.48) alone (0.9 / 1.96 = 0.46 s)
+    assert outcome.best[0].label == "fuse_qkv + mag_cache(threshold=0.48)"
+    assert judge.miss(outcome.best[1]) is None
+
+
+@pytest.mark.parametrize("exc, words", [(KeyboardInterrupt(), "interrupted"), (None, "time limit")])
+def test_a_stopped_search_keeps_the_best_so_far(wide, exc, words):
+    from omni_plugin_tune.lab import TimeUp
+
+    lab = ModelLab(stop_after=3, exc=exc or TimeUp())
+    outcome = Search(lab, wide, Judge(Floor(min_psnr=30))).run()
+    assert words in outcome.stopped and outcome.best is not None and len(lab.measured) == 3

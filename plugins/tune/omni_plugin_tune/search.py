@@ -137,8 +137,8 @@ class Search:
     def _combine(self, current: tuple[Candidate, Trial], choice: Choice, cand: Candidate,
                  trial: Trial) -> tuple[Candidate, Trial] | None:
         """``choice`` (measured as ``cand``) added to ``current``: ``cand`` itself when it already holds
-        everything in ``current`` or cannot be combined with it; otherwise the merge, measured, with the
-        knob backed off while the merge misses the floor."""
+        everything in ``current`` or cannot be combined with it; otherwise the merge, measured, with a
+        knob backed off (binary search below its value) when the merge misses the floor."""
         if set(current[0].names) <= set(cand.names):
             return cand, trial
         value = dict(cand.knobs).get(choice.knob.key) if choice.knob else None
@@ -148,10 +148,15 @@ class Search:
             self.progress(f"{choice.name}: not combined with {current[0].label}: {conflict}")
             return cand, trial
         combined = (merged, self.measure(merged))
-        if not self.judge.meets_floor(combined[1]) and choice.knob is not None:
-            upto = choice.knob.grid.index(value) - 1
-            if upto >= 0:
-                combined = self.knob_search(current[0], choice, upto)
+        if not self.judge.meets_floor(combined[1]):
+            # back a knob off: the added one's, else one already in the configuration
+            knobbed = [choice] if choice.knob is not None else [
+                c for c in self.space.choices if c.name in current[0].names and c.knob is not None]
+            if knobbed:
+                member = knobbed[0]
+                upto = member.knob.grid.index(dict(merged.knobs)[member.knob.key]) - 1
+                if upto >= 0:
+                    combined = self.knob_search(merged, member, upto)
         return combined
 
     # ------------------------------------------------------------------ the exhaustive sweep
