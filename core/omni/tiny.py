@@ -1,7 +1,9 @@
 """Helpers for tiny, offline diffusers pipelines (tests, demos, benchmarks).
 
 * Tokenizers are built locally with the ``tokenizers`` library (no hub, no sentencepiece):
-  a byte-level BPE for CLIP / Qwen2 and a word-level Unigram for T5/UMT5.
+  a byte-level BPE for CLIP / Qwen2 (and, through ``byte_bpe``, any byte-level BPE such as Mistral's),
+  ``QWEN_CHAT_TEMPLATE`` for pipelines that encode prompts with ``apply_chat_template``, and a word-level
+  Unigram for T5/UMT5.
 * Built pipelines are saved under omni's cache dir (``$OMNI_CACHE_DIR`` or ``~/.cache/omni``), in
   ``models/<name>-<key>``, so repeated runs do not rebuild them; writes are atomic
   (temporary folder + rename), so an interrupted build never leaves a half folder behind.
@@ -143,23 +145,49 @@ def t5_tokenizer(corpus: Iterable[str] = CORPUS):
                                extra_ids=0)
 
 
-def qwen2_tokenizer(corpus: Iterable[str] = CORPUS, vocab_size: int = 600):
-    """A Qwen2TokenizerFast (byte-level BPE) with the special tokens QwenImage's pipeline uses."""
+# ChatML as the Qwen2 / Qwen2.5 / Qwen3 instruct tokenizers write it: one ``<|im_start|>role ... <|im_end|>`` turn
+# per message (content as a string or as a list of ``{"type": "text", "text": ...}`` parts), the assistant
+# turn opened by ``add_generation_prompt``, and Qwen3's empty think block when ``enable_thinking=False``.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+    "{% endif %}"
+)
+
+
+def byte_bpe(directory: str | os.PathLike, specials: Iterable[str], corpus: Iterable[str] = CORPUS,
+             vocab_size: int = 600) -> str:
+    """Train a byte-level BPE (GPT-2 / Qwen / Mistral style) on ``corpus`` with ``specials`` as special tokens
+    (ids 0, 1, ... in order) and write it as ``tokenizer.json`` in ``directory``; returns the file's path, for
+    ``PreTrainedTokenizerFast(tokenizer_file=...)`` or a subclass."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(specials), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(list(corpus), trainer)
+    path = os.path.join(directory, "tokenizer.json")
+    tok.save(path)
+    return path
+
+
+def qwen2_tokenizer(corpus: Iterable[str] = CORPUS, vocab_size: int = 600, chat_template: str | None = None):
+    """A Qwen2TokenizerFast (byte-level BPE) with the special tokens QwenImage's pipeline uses; ``chat_template``
+    (e.g. :data:`QWEN_CHAT_TEMPLATE`) for pipelines that call ``apply_chat_template``."""
     from transformers import Qwen2TokenizerFast
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     template = ["<|im_start|>system\nDescribe the image.<|im_end|>\n<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"]
-    tok.train_from_iterator(list(corpus) + template, trainer)
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "tokenizer.json")
-        tok.save(path)
-        return Qwen2TokenizerFast(tokenizer_file=path, model_max_length=1024, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-                                  unk_token=None, bos_token=None)
-
+        path = byte_bpe(tmp, specials, list(corpus) + template, vocab_size)
+        tok = Qwen2TokenizerFast(tokenizer_file=path, model_max_length=1024, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                 unk_token=None, bos_token=None)
+    if chat_template is not None:
+        tok.chat_template = chat_template
+    return tok
