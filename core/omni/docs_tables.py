@@ -18,7 +18,8 @@ def _esc(text: str) -> str:
 
 def matrix_markdown(m: CompatMatrix) -> str:
     opts = m.ordered_optimizations()
-    fams = list(m.registry.families.values())
+    # a catch-all family has facts per model only (omni capabilities FOLDER shows them): no row here
+    fams = [d for d in m.registry.families.values() if d.spec.infer is None]
     lines = [HEADER, "", "# Support matrix", ""]
     lines.append(
         "Legend: " + ", ".join(f"{SYMBOLS[s]} {s.value}" for s in Support if s is not Support.DISABLED)
@@ -75,6 +76,10 @@ def matrix_markdown(m: CompatMatrix) -> str:
             f"| **{s.name}** | {', '.join(s.pipelines)} | {', '.join(f'`{p}`' for p in s.hub_patterns) or '—'} "
             f"| {', '.join(sorted(m.registry.traits(s.name)))} | {fam.plugin.distribution} |"
         )
+    for fam in m.registry.families.values():
+        if fam.spec.infer is not None:
+            lines.append(f"| **{fam.spec.name}** | any class no family claims | — | inferred per model "
+                         f"(`omni capabilities FOLDER`) | {fam.plugin.distribution} |")
     models = list(m.registry.models.values())
     if models:
         lines += ["", "## Named models", ""]
@@ -106,7 +111,8 @@ def traits_markdown(registry) -> str:
         reader = readers.get(trait)
         source = (f"`extras[\"{reader.spec.name}\"]`, read by {reader.plugin.distribution}" if reader
                   else f"core: `{CORE_SOURCES.get(trait, 'FamilySpec.extra_traits')}`")
-        families = ", ".join(d.spec.name for d in registry.families.values() if trait in registry.traits(d.spec.name))
+        families = ", ".join(d.spec.name for d in registry.families.values()
+                             if d.spec.infer is None and trait in registry.traits(d.spec.name))
         needed = ", ".join(f"`{d.spec.name}`" for d in registry.optimizations.values()
                            if trait in d.spec.requires_traits)
         lines.append(f"| `{trait}` | {_esc(registry.vocabulary[trait])} | {source} | {families or '—'} | "

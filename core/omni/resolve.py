@@ -123,7 +123,8 @@ def resolve_model(ref: str, registry: Registry) -> ResolvedModel:
     raise UnknownModelError(f"unknown model {shown(ref)}{hint}")
 
 
-def inferred_registry(resolved: ResolvedModel, registry: Registry, pipe: Any = None) -> tuple[Registry, list[str]]:
+def inferred_registry(resolved: ResolvedModel, registry: Registry, pipe: Any = None,
+                      index: dict[str, Any] | None = None) -> tuple[Registry, list[str]]:
     """For a model of a catch-all family: a registry whose family carries the facts inferred for this model
     (from ``model_index.json``, and from ``pipe`` once loaded), and the notes saying what was inferred.
     Any other model: the registry unchanged, no notes."""
@@ -132,10 +133,11 @@ def inferred_registry(resolved: ResolvedModel, registry: Registry, pipe: Any = N
     from omni.behaviour import resolve
 
     declared = registry.family(resolved.family)
-    if declared.spec.infer is None or resolved.path is None:
+    if declared.spec.infer is None or (resolved.path is None and index is None):
         return registry, []
     try:
-        facts, notes = resolve(declared.spec.infer)(read_model_index(resolved.path), pipe)
+        facts, notes = resolve(declared.spec.infer)(index if index is not None else read_model_index(resolved.path),
+                                                    pipe)
     except ValueError as exc:
         raise UnknownModelError(f"{resolved.ref}: the {declared.spec.name} family cannot run it: {exc}") from None
     return registry.with_family(dataclasses.replace(declared.spec, facts=facts)), notes

@@ -76,3 +76,29 @@ def test_a_step_unsupported_for_the_task_refuses_the_request():
         with pytest.raises(FieldError, match="cache_dit is applied on this engine and does not work for i2i"):
             eng.submit("a red circle", image=IMAGE)
         assert eng.generate("a red circle").report.generation["task"] == "t2i"
+
+
+def test_optimize_takes_a_pipeline_no_family_claims_through_the_generic_family(tmp_path):
+    from omni.sdk import tiny
+
+    import diffusers
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, PixArtTransformer2DModel
+    from transformers import T5Config, T5EncoderModel
+
+    tokenizer = tiny.t5_tokenizer()
+    tiny.seeded(0)
+    pipe = diffusers.PixArtAlphaPipeline(
+        tokenizer=tokenizer, scheduler=DPMSolverMultistepScheduler(),
+        text_encoder=T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=64, num_layers=1,
+                                             num_heads=2, relative_attention_num_buckets=8, pad_token_id=0,
+                                             eos_token_id=1, decoder_start_token_id=0)),
+        transformer=PixArtTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                             num_layers=2, cross_attention_dim=16, sample_size=8, caption_channels=32,
+                                             norm_num_groups=4),
+        vae=AutoencoderKL(latent_channels=4, block_out_channels=(8, 8, 8, 8), norm_num_groups=8, layers_per_block=1,
+                          down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4))
+    handle = omni.optimize(pipe, {"optimize": ["first_block_cache"]})
+    assert handle.report.family == "generic"
+    assert handle.report.result("first_block_cache").status == "applied"
+    assert any("generic family for PixArtAlphaPipeline" in n for n in handle.report.notes)
+    assert handle.undo() == []

@@ -91,19 +91,24 @@ def optimize(pipe: Any, config: Mapping[str, Any] | None = None, *, strict: bool
     fails, what was applied is undone in reverse order before the error is raised; the error names
     anything that could not be undone."""
     from omni.plugins import get_registry
-    from omni.resolve import ResolvedModel
+    from omni.resolve import ResolvedModel, inferred_registry
     from omni.specs import Stage
 
     mapping_arg("config", config)
     mapping_arg("sets", sets)
     registry = registry or get_registry()
     cls = type(pipe).__name__
-    family = registry.family_for_pipeline(cls)
+    family = registry.family_for_pipeline(cls) or registry.catch_all()
     if family is None:
         raise UsageError(f"no installed family handles pipeline class {cls}")
     resolved = ResolvedModel(ref=cls, family=family.spec.name, kind="object", how=f"pipeline object of class {cls}")
+    inferred: list[str] = []
+    if family.spec.infer is not None:  # a catch-all family: facts from the pipeline's config and modules
+        registry, inferred = inferred_registry(resolved, registry, pipe,
+                                               index={"_class_name": cls, **dict(pipe.config)})
     prep = prepare(resolved, config, strict=strict, registry=registry, optimize=names_arg("optimize", optimize),
                    sets=sets, preset=preset)
+    prep.report.notes.extend(inferred)
     load_steps = [s for s in prep.plan.steps if s.spec.stage is Stage.LOAD]
     if load_steps and prep.config.strict:
         from omni.errors import StrictRefusal

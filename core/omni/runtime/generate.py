@@ -17,6 +17,7 @@ from omni.runtime.context import RunContext
 from omni.runtime.observe import Cancelled, EventListener, StepObserver
 from omni.runtime.prompt_cache import PromptCache, encoder_state
 from omni.runtime.report import RunReport
+from omni.runtime.timings import generation_timings
 from omni.runtime.truncation import prompt_notes
 
 
@@ -108,13 +109,7 @@ def generate(ctx: RunContext, report: RunReport, prompt: str, gen_args: dict[str
     if arr.ndim == 5 and gen_args.get("num_frames") not in (None, arr.shape[1]):
         report.notes.append(f"the pipeline made {arr.shape[1]} frames instead of the requested {gen_args['num_frames']}")
     step_times = observer.step_times
-    report.timings.update({
-        "encode": round(observer.encode_s or 0.0, 6),
-        "steps": [round(s, 6) for s in step_times],
-        "denoise": round(sum(step_times), 6),
-        "decode": round(observer.decode_s, 6),
-        "generate": round(total, 6),
-    })
+    report.timings.update(generation_timings(observer.encode_s or 0.0, step_times, observer.decode_s, total))
     report.cache_hits = [
         {"method": name, "steps": rows, "computed": sum(r["computed"] for r in rows),
          "reused": sum(r["reused"] for r in rows)}

@@ -31,7 +31,7 @@ ITERATED = re.compile(r"for\s[^\n]*?\bin\s+(?:enumerate\(\s*)?self\.(\w+)\s*\)?\
 
 def _components(index: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {k: (v[0], v[1]) for k, v in index.items()
-            if not k.startswith("_") and isinstance(v, list) and len(v) == 2 and v[0] and v[1]}
+            if not k.startswith("_") and isinstance(v, (list, tuple)) and len(v) == 2 and v[0] and v[1]}
 
 
 def _denoisers(comps: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
