@@ -85,3 +85,14 @@ def test_optimize_names_what_could_not_be_undone(registry):
     with pytest.raises(OptimizationFailed) as err:
         omni.optimize(pipe, {"optimize": ["irreversible", "scales_in_place_then_raises"]}, registry=registry)
     assert "could not be undone: irreversible: has no undo" in str(err.value)
+
+
+def test_steps_a_failed_load_never_reached_are_not_left_planned(registry):
+    from omni.runtime.session import prepare
+
+    prep = prepare("tiny-flux", {"optimize": ["breaks_dirty", "scale_noise"]}, registry=registry)
+    with pytest.raises(OptimizationFailed):
+        omni.Engine(None, prepared=prep)
+    statuses = {r.name: r.status for r in prep.report.config_resolved}
+    assert statuses == {"breaks_dirty": "failed", "scale_noise": "skipped"}
+    assert "the run stopped first" in prep.report.result("scale_noise").reason

@@ -197,6 +197,8 @@ class Engine:
                                                 generation=self._generation)
                 except BaseException as exc:
                     self.load_error = exc
+                    # steps the load never reached are not left "planned" in the load report
+                    self.prepared.report.stopped(str(exc) or type(exc).__name__)
                     raise
                 self._worker = threading.Thread(target=self._work, name=f"omni-engine-{next(self._ids)}",
                                                 daemon=True)
