@@ -58,14 +58,26 @@ def render_report(report) -> None:
 
 # request fields -> the flags that set them (a FieldError names the field)
 FLAGS = {"num_inference_steps": "--steps", "num_frames": "--frames", "height": "--height", "width": "--width",
-         "seed": "--seed", "prompt": "--prompt"}
+         "seed": "--seed", "prompt": "--prompt", "image": "--image", "mask": "--mask", "video": "--video",
+         "strength": "--strength", "task": "--task"}
 
 
 @handle_errors
 def run(
     model: str = typer.Argument(..., metavar="MODEL",
                                 help="Named model (tiny-flux), hub id in the local HF cache, or local folder."),
-    prompt: str = typer.Option("a red circle on a blue background", "--prompt", "-p"),
+    prompt: Optional[str] = typer.Option(None, "--prompt", "-p",
+                                         help="The prompt (default: a demo prompt, where the pipeline takes one)."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Input image (image-to-image, inpaint, edit, "
+                                                                "image-to-video)."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Inpainting mask, the image's size (white = repaint)."),
+    video_in: Optional[Path] = typer.Option(None, "--video", help="Input video (video-to-video)."),
+    strength: Optional[float] = typer.Option(None, "--strength", help="How far to move from the input, in (0, 1]."),
+    task: Optional[str] = typer.Option(None, "--task", help="t2i, i2i, inpaint, edit, t2v, i2v or v2v (default: "
+                                                            "what the inputs imply; omni capabilities lists a "
+                                                            "family's tasks)."),
+    arg: list[str] = typer.Option([], "--arg", help="KEY=VALUE passed to the pipeline call as is (a "
+                                                     "pipeline-specific argument, e.g. use_resolution_binning=false)."),
     optimize: list[str] = typer.Option([], "--optimize", "-O", help="Optimization name(s), repeatable or comma list."),
     set_: list[str] = typer.Option([], "--set", "-s", help="KEY=VALUE: an OmniRT or vLLM-Omni config key, or "
                                                            "optimization.option (docs/config.md)."),
@@ -112,10 +124,16 @@ def run(
     if os.path.realpath(output) == os.path.realpath(report_path):
         raise UsageError(f"--output and --report name the same file ({output}); the report would replace the image")
     generation = {"num_inference_steps": steps, "height": height, "width": width, "num_frames": frames}
+    inputs = {"image": image, "mask": mask, "video": video_in, "strength": strength, "task": task}
     try:
         check_generation(prep, seed=seed, **{k: v for k, v in generation.items() if v is not None})
+        from omni.runtime.inputs import read_inputs
+
+        read_inputs(**{k: (str(v) if isinstance(v, Path) else v) for k, v in inputs.items() if k != "task"})
     except FieldError as exc:
         raise UsageError(f"{FLAGS.get(exc.param, exc.param)}: {str(exc).split(': ', 1)[-1]}") from None
+    generation.update({k: (str(v) if isinstance(v, Path) else v) for k, v in inputs.items()})
+    generation.update(_pipeline_args(arg))
     folder = prep.resolved.path or (local_folder(prep.resolved.hub_id) if prep.resolved.hub_id else None)
     if folder is not None:  # bad weights are bad input: refused now, not after torch and diffusers load
         check_weights(folder, allow_pickle=prep.config.allow_pickle)
@@ -139,6 +157,28 @@ def run(
         print_json(result.report.to_dict())
     else:
         render_report(result.report)
+
+
+def _pipeline_args(items: list[str]) -> dict:
+    """``--arg KEY=VALUE`` -> pipeline keyword arguments; values read as YAML scalars (true, 3, 0.5, text)."""
+    import yaml
+
+    from omni.errors import UsageError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--arg expects KEY=VALUE with a Python name as KEY, got {item[:80]!r}")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed = value
+        if isinstance(parsed, (dict, list)):
+            raise UsageError(f"--arg {key}: a plain value is expected, not a {type(parsed).__name__}")
+        out[key] = parsed
+    return out
 
 
 def _write_report(report, path: str, *, failing: bool) -> None:
