@@ -153,18 +153,19 @@ def throughput(server: Server, args: argparse.Namespace) -> dict:
     out = {}
     for concurrency in (1, 4, 16):
         rounds = []
+        n = max(args.requests, concurrency)  # at least one request per client
         for r in range(args.rounds):
             t0 = time.perf_counter()
             with ThreadPoolExecutor(concurrency) as pool:
-                latencies = list(pool.map(lambda i: server.image(seed=i)[0], range(args.requests)))
+                latencies = list(pool.map(lambda i: server.image(seed=i)[0], range(n)))
             wall = time.perf_counter() - t0
-            rounds.append({"rps": args.requests / wall, "p50": pct(latencies, 0.5), "p95": pct(latencies, 0.95)})
+            rounds.append({"n": n, "rps": n / wall, "p50": pct(latencies, 0.5), "p95": pct(latencies, 0.95)})
             say(f"throughput c={concurrency} round {r}: {rounds[-1]['rps']:.3f} req/s, p50 {rounds[-1]['p50']:.2f} s, "
                 f"p95 {rounds[-1]['p95']:.2f} s")
-        out[str(concurrency)] = {k: {"median": round(statistics.median(x[k] for x in rounds), 4),
-                                     "min": round(min(x[k] for x in rounds), 4), "max": round(max(x[k] for x in rounds), 4)}
-                                 for k in ("rps", "p50", "p95")}
-    return {"model": "shapes", "requests_per_round": args.requests, "rounds": args.rounds, "by_concurrency": out}
+        out[str(concurrency)] = {"requests": n, **{
+            k: {"median": round(statistics.median(x[k] for x in rounds), 4), "min": round(min(x[k] for x in rounds), 4),
+                "max": round(max(x[k] for x in rounds), 4)} for k in ("rps", "p50", "p95")}}
+    return {"model": "shapes", "rounds": args.rounds, "by_concurrency": out}
 
 
 def abort(server: Server, model: str, args: argparse.Namespace) -> dict:
@@ -275,8 +276,9 @@ def main() -> None:
         print(f"warm vs cold ({model}): warm server {c['warm_s']:.3f} s | fresh `omni run` {c['cold_s']:.2f} s | "
               f"cold/warm {c['ratio_text']}")
     for conc, t in result.get("throughput", {}).get("by_concurrency", {}).items():
-        print(f"throughput (shapes) c={conc}: {t['rps']['median']:.3f} req/s ({t['rps']['min']:.3f}..{t['rps']['max']:.3f})"
-              f" | p50 {t['p50']['median']:.2f} s | p95 {t['p95']['median']:.2f} s")
+        print(f"throughput (shapes) c={conc}, {t['requests']} requests: {t['rps']['median']:.3f} req/s "
+              f"({t['rps']['min']:.3f}..{t['rps']['max']:.3f}) | p50 {t['p50']['median']:.2f} s | p95 "
+              f"{t['p95']['median']:.2f} s")
     for a in result.get("abort", []):
         print(f"abort ({a['model']}): steps after DELETE max {a['steps_after_delete']['max']} (target <= 1: "
               f"{a['verdict']}) | cancel {a['cancel_ms']['median']} ms median, {a['cancel_ms']['max']} ms max | "

@@ -59,13 +59,19 @@ class Server:
         self.wait_ready()
 
     def wait_ready(self) -> None:
+        """Poll ``/health/ready``; the first 503 (loading) and a job submitted then are kept in
+        ``while_loading`` for the tests."""
         deadline = time.monotonic() + READY_TIMEOUT_S
+        self.while_loading: dict[str, Reply] = {}
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"omni serve exited with {self.proc.returncode}:\n{self.log.read_text()}")
             try:
-                if self.call("GET", "/health/ready", timeout=5).status == 200:
+                ready = self.call("GET", "/health/ready", timeout=5)
+                if ready.status == 200:
                     return
+                if not self.while_loading:
+                    self.while_loading = {"ready": ready, "submit": self.call("POST", "/v1/jobs", {"prompt": "x"})}
             except OSError:
                 pass
             time.sleep(0.25)

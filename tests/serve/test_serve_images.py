@@ -63,6 +63,16 @@ def test_models_and_health(client, shapes_server):
     assert shapes_server.call("GET", "/health/ready").json()["status"] == "ready"
 
 
+def test_not_ready_while_loading(shapes_server):
+    """The fixture polled /health/ready from the start: 503 while the model loaded, and a job
+    submitted then was refused with 503 too."""
+    seen = shapes_server.while_loading
+    assert seen, "the server was never seen loading"
+    for reply in seen.values():
+        assert reply.status == 503 and reply.json()["error"]["code"] == "not_ready", reply.body
+    assert shapes_server.call("GET", "/health/ready").status == 200
+
+
 def test_sse_events_arrive_in_order_and_trace_matches(shapes_server):
     job = shapes_server.call("POST", "/v1/jobs", {"prompt": PROMPT, "num_inference_steps": 5, "seed": 1}).json()
     assert job["status"] in ("queued", "running") and job["kind"] == "image"
@@ -79,7 +89,7 @@ def test_sse_events_arrive_in_order_and_trace_matches(shapes_server):
 
     trace = shapes_server.call("GET", f"/v1/jobs/{job['id']}/trace").json()
     stages = [t["stage"] for t in trace["timeline"]]
-    assert stages == ["queue_wait", "encode"] + ["step"] * 5 + ["decode", "write"]
+    assert stages == ["queue_wait", "encode"] + ["step"] * 5 + ["vae_decode", "write"]
     assert all(t["seconds"] >= 0 for t in trace["timeline"])
     assert trace["report"]["load_run_id"] and trace["prompt_embedding_cache"] is not None
 

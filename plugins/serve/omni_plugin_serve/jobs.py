@@ -100,22 +100,21 @@ class Jobs:
             return
         data = dict(data)
         try:
-            if event == "queued":
-                live.job = job
-                item = live.record(event, data)
-                self.store.insert({"id": job.id, "kind": live.kind, "model": self.engine.model, "status": "queued",
-                                   "created": job.created, "total": job.total, "request": job.request.to_json(),
-                                   "meta": live.meta, "events": [item]})
-            elif event == "started":
-                item = live.record(event, data)
-                self.store.update(job.id, status="running", started=job.started, events=live.events)
-            elif event in TERMINAL:
+            if event in TERMINAL:
                 item = self._finish(live, job, event, data)
             else:
                 item = live.record(event, data)
+                if event == "queued":
+                    live.job = job
+                    self.store.insert({"id": job.id, "kind": live.kind, "model": self.engine.model,
+                                       "status": "queued", "created": job.created, "total": job.total,
+                                       "request": job.request.to_json(), "meta": live.meta, "events": [item]})
+                elif event == "started":
+                    self.store.update(job.id, status="running", started=job.started, events=live.events)
         except Exception as exc:  # noqa: BLE001 - the store failing must not stop the Engine's worker
             log.error("job %s: %s event not stored: %s: %s", job.id, event, type(exc).__name__, exc)
-            item = live.record(event, data)
+            last = live.events[-1] if live.events else None
+            item = last if last is not None and last["event"] == event else live.record(event, data)
         live.deliver(item)
         if event in TERMINAL:
             self.live.pop(job.id, None)

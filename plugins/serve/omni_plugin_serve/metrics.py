@@ -17,7 +17,7 @@ from prometheus_client import (
 )
 
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-STAGES = ("queue_wait", "encode", "decode", "write")
+STAGES = ("queue_wait", "encode", "vae_decode", "write")  # the request report's timings
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -37,7 +37,7 @@ class Metrics:
         self.job_seconds = Histogram("omni_job_duration_seconds", "time from submission to the job's end, by final "
                                      "status", ("status",), buckets=SECONDS, registry=r)
         self.stage_seconds = Histogram("omni_stage_duration_seconds", "completed jobs' stages: queue_wait, encode, "
-                                       "step (each denoising step), decode, write", ("stage",), buckets=SECONDS,
+                                       "step (each denoising step), vae_decode, write", ("stage",), buckets=SECONDS,
                                        registry=r)
         self.denoiser_calls = Counter("omni_denoiser_calls", "denoiser calls of completed jobs by step cache and "
                                       "result (computed, reused)", ("cache", "result"), registry=r)

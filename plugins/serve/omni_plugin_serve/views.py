@@ -60,9 +60,9 @@ def video_object(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def trace(row: dict[str, Any]) -> dict[str, Any]:
-    """The timeline: queue wait, encode, each step with its computed/reused denoiser calls, decode,
-    write. From the request report when the job completed; from the events of a job that did not
-    (the steps that ran)."""
+    """The timeline: queue wait, encode, each step with its computed/reused denoiser calls, the VAE
+    decode, write. From the request report when the job completed; from the events of a job that
+    did not (the steps that ran)."""
     report = row["report"] or {}
     timings = report.get("timings", {})
     events = row["events"]
@@ -87,7 +87,7 @@ def trace(row: dict[str, Any]) -> dict[str, Any]:
                 d = e["data"]
                 timeline.append({"stage": "step", "index": d["step"] - 1, "seconds": d.get("seconds"),
                                  "computed": d.get("computed", 0), "reused": d.get("reused", 0), "caches": {}})
-    for stage in ("decode", "write"):
+    for stage in ("vae_decode", "write"):  # the request report's names (docs/report.md)
         if stage in timings:
             timeline.append({"stage": stage, "seconds": timings[stage]})
     embedding = next((h for h in report.get("cache_hits", []) if h["method"] == "text_embedding"), None)
