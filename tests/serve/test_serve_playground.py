@@ -6,8 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (tests/requirements.txt)")
+from selenium import webdriver  # tests/requirements.txt
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
