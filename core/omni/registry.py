@@ -253,6 +253,11 @@ def check_references(reg: Registry) -> None:
             if opt not in reg.optimizations and opt not in contested_opts:
                 reg.findings.append(f"family {fam.spec.name!r} claims {opt!r}, which no installed plugin declares"
                                     f"{did_you_mean(opt, opt_names)}")
+    for model in reg.models.values():
+        fam = reg.families.get(model.spec.family)
+        if model.spec.task and fam is not None and model.spec.task not in fam.spec.task_pipelines:
+            reg.findings.append(f"model {model.spec.name!r} runs task {model.spec.task!r}, for which family "
+                                f"{fam.spec.name!r} names no pipeline (task_pipelines)")
     for opt in reg.optimizations.values():
         for key in opt.spec.claims:
             fam_key = key.partition("@")[0]

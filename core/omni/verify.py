@@ -82,19 +82,24 @@ def cells_to_verify(registry: Registry, env: Environment | None = None, family: 
     wanted = {Support.SUPPORTED, Support.UNTESTED} if include_untested else {Support.SUPPORTED}
     out = []
     tiny = [d.spec for d in registry.models.values() if d.spec.size == "tiny"]
-    # other tasks are verified on one tiny model per family: tiny-<family> where there is one
-    task_model = {m.family: m.name for m in reversed(tiny)}
-    task_model.update({m.family: m.name for m in tiny if m.name == f"tiny-{m.family}"})
+    # a tiny model of a sibling pipeline (ModelSpec.task) is verified on that task; the family's other tasks on
+    # one tiny model of its first pipeline: tiny-<family> where there is one
+    task_model = {m.family: m.name for m in reversed(tiny) if not m.task}
+    task_model.update({m.family: m.name for m in tiny if m.name == f"tiny-{m.family}" and not m.task})
+    own_model = {(m.family, m.task) for m in tiny if m.task}
     for model in tiny:
         if family and model.family != family:
             continue
-        first = task_model[model.family] == model.name
+        first = task_model.get(model.family) == model.name
         for opt in published.optimization_names:
             if optimization and opt != optimization:
                 continue
-            if published.cell(model.family, opt).status in wanted:
-                out.append(VerifyCell(model.name, opt, matrix.cell(model.family, opt).status))
+            if published.cell(model.family, opt, model.task or None).status in wanted:
+                out.append(VerifyCell(model.name, opt, matrix.cell(model.family, opt, model.task or None).status,
+                                      model.task))
             for task in family_tasks(registry.family(model.family).spec) if tasks and first else ():
+                if (model.family, task) in own_model:
+                    continue
                 if published.cell(model.family, opt, task).status in wanted:
                     out.append(VerifyCell(model.name, opt, matrix.cell(model.family, opt, task).status, task))
     return out

@@ -51,7 +51,8 @@ def verify(
             drift = f" max|Δ|={res.max_abs:.2e} PSNR={res.psnr:.1f} dB"
         else:
             drift = ""
-        line = f"[{i}/{total}] {res.status:11} {res.model:14} {res.optimization:28}{drift} ({res.reason})"
+        line = (f"[{i}/{total}] {res.status:11} {res.model:14} {res.task or 'base':7} {res.optimization:28}{drift} "
+                f"({res.reason})")
         if json_out:
             err(line)
         else:

@@ -99,6 +99,11 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
     task = choose_task(session.family, base, inputs, requested_task)
     if task != base:
         _check_task_cells(session, task)
+    if inputs.video is not None and video and fam_limits.frames_multiple:  # a video-to-video pipeline cuts the rest
+        n, m, k = len(inputs.video), fam_limits.frames_multiple, fam_limits.frames_offset
+        if n % m != k % m:
+            raise FieldError("video", f"{n} frames: {session.family.name} takes {m}k+{k} frames "
+                                      f"(e.g. {max(k, n - (n - k) % m)})")
     pipe = pipeline_for(session, task)
     accepts = _accepts(pipe)
     args = prep.generation_defaults()

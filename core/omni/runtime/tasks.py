@@ -80,11 +80,22 @@ def pipeline_for(session: Any, task: str) -> Any:
             cls = getattr(diffusers, name, None)
             if cls is None:
                 raise FieldError("task", f"diffusers {diffusers.__version__} has no {name} (needed for {task})")
+            expected, _ = cls._get_signature_keys(cls)
+            missing = [m for m in expected if m not in session.pipe.components and m not in cls._optional_components]
+            if missing:
+                raise FieldError("task", f"{name} cannot be built from this model's components: it needs "
+                                         f"{', '.join(missing)}, which this model does not have")
             try:
                 pipe = _from_pipe(cls, session.pipe)
             except Exception as exc:  # noqa: BLE001 - a component the task needs is missing from this model
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise FieldError("task", f"{name} cannot be built from this model's components: {first}") from None
+            if family.task_check is not None:
+                from omni.behaviour import resolve
+
+                why = resolve(family.task_check)(task, pipe)
+                if why:
+                    raise FieldError("task", f"{name} cannot run {task} on this model: {why}")
             pipe.set_progress_bar_config(disable=True)
             cache[task] = pipe
         return cache[task]
@@ -101,7 +112,8 @@ def _from_pipe(cls: Any, pipe: Any) -> Any:
         def to(self, *args: Any, **kwargs: Any) -> Any:
             return self
 
-    _SharedComponents.__name__ = cls.__name__
+    _SharedComponents.__name__, _SharedComponents.__qualname__ = cls.__name__, cls.__qualname__
+    _SharedComponents.__module__ = cls.__module__
     built = _SharedComponents.from_pipe(pipe)
     built.__class__ = cls
     return built

@@ -118,7 +118,10 @@ class FamilySpec:
     ``task_pipelines`` maps each task of ``facts.tasks`` to the diffusers pipeline class that runs it
     (``{"t2i": "FluxPipeline", "i2i": "FluxImg2ImgPipeline", "edit": "FluxKontextPipeline"}``); a request for
     another task than the loaded pipeline's builds that class from the same components (``from_pipe``, no
-    weights loaded twice). Every class named must be in ``pipelines``.
+    weights loaded twice). Every class named must be in ``pipelines``. ``task_check`` (an import path or a
+    callable ``task_check(task, pipe)``) returns why this model's task pipeline, built, still cannot
+    run ``task`` (a text-to-video transformer that takes no image condition), or None; the request then fails
+    with that reason before anything runs.
 
     ``load`` (an import path or a callable ``load(ctx, step) -> pipeline``) defaults to omni's
     ``DiffusionPipeline.from_pretrained`` loader.
@@ -152,6 +155,7 @@ class FamilySpec:
     load: Behaviour | None = None
     default_generation: Mapping[str, Any] = field(default_factory=dict)
     infer: Behaviour | None = None
+    task_check: Behaviour | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name("FamilySpec", self.name))
@@ -183,6 +187,7 @@ class FamilySpec:
             if not isinstance(cls, str) or cls not in self.pipelines:
                 raise DeclarationError(f"{where}: task_pipelines[{task!r}] = {cls!r} is not one of pipelines")
         object.__setattr__(self, "task_pipelines", tasks)
+        check_behaviour(f"{where}: task_check", self.task_check)
         if not self.summary or not isinstance(self.summary, str):
             raise DeclarationError(f"{where} needs a summary")
         if not isinstance(self.facts, FamilyFacts):

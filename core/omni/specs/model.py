@@ -26,7 +26,9 @@ class ModelSpec:
     overrides the family's ``Limits`` where this model's VAE or patch size differs. ``task_generation``
     adds generation arguments for one task (``{"edit": {"_auto_resize": False}}``). ``adherence`` (an
     import path or callable ``fn(images, prompts) -> float``) scores how many outputs follow their prompt
-    (0..1); ``omni tune --min-adherence`` uses it as a quality floor.
+    (0..1); ``omni tune --min-adherence`` uses it as a quality floor. ``task`` names the task of the model's own
+    pipeline when that is not the family's first pipeline class (``tiny-wan-i2v`` is a WanImageToVideoPipeline:
+    ``"i2v"``); ``omni verify`` runs that task's cells on it, and the family's other tasks on ``tiny-<family>``.
 
     Example::
 
@@ -45,6 +47,7 @@ class ModelSpec:
     default_generation: Mapping[str, Any] = field(default_factory=dict)
     adherence: Behaviour | None = None
     task_generation: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    task: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name("ModelSpec", self.name))
@@ -58,6 +61,8 @@ class ModelSpec:
                 raise DeclarationError(f"{where}: task_generation key {task!r} is not one of {sorted(TASK_NAMES)}")
             frozen_mapping(f"{where}: task_generation[{task!r}]", args)
         object.__setattr__(self, "task_generation", tasks)
+        if self.task and self.task not in TASK_NAMES:
+            raise DeclarationError(f"{where}: task {self.task!r} is not one of {sorted(TASK_NAMES)}")
         if not self.summary or not isinstance(self.summary, str):
             raise DeclarationError(f"{where} needs a summary")
         if self.size not in SIZES:

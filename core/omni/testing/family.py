@@ -28,9 +28,9 @@ def generate(model: str, *, seed: int = 0, prompt: str = "a red circle on a blue
     family = registry.family(spec.family).spec
     pipe = DiffusionPipeline.from_pretrained(str(resolve(spec.build)()), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
-    kwargs = {**dict(spec.default_generation), **dict(spec.task_generation.get(base_task(family, pipe), {})),
-              **overrides}
-    fields = run_inputs(family, "", kwargs)
+    task = base_task(family, pipe)
+    kwargs = {**dict(spec.default_generation), **dict(spec.task_generation.get(task, {})), **overrides}
+    fields = run_inputs(family, task, kwargs)
     inputs = read_inputs(image=fields.get("image"), mask=fields.get("mask"), video=fields.get("video"))
     kwargs = {**input_kwargs(pipe, inputs), **kwargs}
     text = {} if "prompt" in fields else {"prompt": prompt}

@@ -15,6 +15,11 @@ LTX_TEACACHE = {
 # transformer.cache_context("cond_uncond"); LTXVideoTransformer3DModel: transformer_blocks =
 # ModuleList[LTXVideoTransformerBlock], _repeated_blocks = ["LTXVideoTransformerBlock"], fuse_qkv_projections
 # (AttentionMixin); AutoencoderKLLTXVideo has enable_tiling / enable_slicing.
+# Tasks: LTXImageToVideoPipeline takes the LTXPipeline components as they are (the first latent frame is the
+# image's, held by a conditioning mask), so a text-to-video checkpoint runs image-to-video. No video-to-video:
+# LTXConditionPipeline's `video` is a condition held at `strength` (1.0: the given frames are kept) and its
+# img2img-like knob is `denoise_strength`, so omni's `strength` (how much to change the input) would mean the
+# opposite there.
 
 FACTS = FamilyFacts(
     denoiser="dit",
@@ -22,7 +27,7 @@ FACTS = FamilyFacts(
     block_attrs=("transformer_blocks",),
     repeated_blocks=True,
     modality="video",
-    tasks=("t2v", "i2v", "v2v"),
+    tasks=("t2v", "i2v"),
     guidance="cfg",
     vae_tiling=True,
     vae_slicing=True,
@@ -38,11 +43,17 @@ def omni_register_families():
         name="ltx",
         summary="LTX-Video text/image-to-video (and condition) DiT by Lightricks (T5 text encoder, causal video VAE)",
         pipelines=("LTXPipeline", "LTXImageToVideoPipeline", "LTXConditionPipeline"),
+        task_pipelines={"t2v": "LTXPipeline", "i2v": "LTXImageToVideoPipeline"},
         hub_patterns=("Lightricks/LTX-Video*",),
         facts=FACTS,
         limits=Limits(size_multiple=32, frames_multiple=8, frames_offset=1),
         extras={"teacache": LTX_TEACACHE},
         claims={
+            # cache-dit patches the loaded pipeline's class; the i2v pipeline built from the same components is not
+            # patched, creates no cache context and reuses nothing
+            "cache_dit@i2v": unsupported(
+                "the task's pipeline is built from the loaded one's components and is not patched by cache-dit: no "
+                "cache context, nothing reused (omni verify on tiny-ltx i2v)"),
             "faster_cache": unsupported(
                 "LTX's transformer takes packed latents (batch, tokens, channels), which no FasterCache "
                 "tensor_format describes; the unconditional-branch approximation fails with 'RuntimeError: "
