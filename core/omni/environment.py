@@ -3,6 +3,8 @@
 Accelerators are detected with ``torch.cuda`` when torch is already imported (the run path), else
 with ``nvidia-smi`` (CLI). ``OMNI_CUDA_CAPABILITY`` overrides detection: ``none`` for a CPU-only
 view, or a comma list such as ``9.0`` / ``8.9,8.9`` (documented, used by tests and docs).
+The number of processes of a torch.distributed run is ``WORLD_SIZE``, which ``torchrun`` (and
+``omni launch``) set in every process they start; 1 otherwise.
 """
 
 from __future__ import annotations
@@ -99,11 +101,13 @@ class Environment:
     cuda_capabilities: tuple[tuple[int, int], ...] = ()
     source: str = "assumed"
     package_overrides: dict[str, str | None] = field(default_factory=dict)
+    processes: int = 1  # processes in this torch.distributed run (WORLD_SIZE)
 
     @classmethod
     def detect(cls) -> Environment:
         caps, source = _detect_cuda()
-        return cls(cuda_capabilities=caps, source=source)
+        world = os.environ.get("WORLD_SIZE", "1").strip()
+        return cls(cuda_capabilities=caps, source=source, processes=int(world) if world.isdigit() else 1)
 
     @property
     def accelerator(self) -> str | None:
@@ -136,6 +140,10 @@ class Environment:
                     )
         if needs.min_devices > 1 and len(self.cuda_capabilities) < needs.min_devices:
             reasons.append(f"needs {needs.min_devices} accelerator devices; found {len(self.cuda_capabilities)}")
+        if needs.min_processes > 1 and self.processes < needs.min_processes:
+            reasons.append(f"needs {needs.min_processes} processes of one torch.distributed run; this one has "
+                           f"{self.processes} (launch with torchrun --nproc-per-node {needs.min_processes} or "
+                           f"omni launch --nproc {needs.min_processes})")
         return reasons
 
     def to_json(self) -> dict:
@@ -143,4 +151,5 @@ class Environment:
             "accelerator": self.accelerator,
             "cuda_capabilities": ["%d.%d" % c for c in self.cuda_capabilities],
             "detected_by": self.source,
+            "processes": self.processes,
         }
