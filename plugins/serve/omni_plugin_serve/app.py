@@ -18,6 +18,7 @@ from omni_plugin_serve.fields import Submission
 from omni_plugin_serve.jobs import Jobs, Live
 from omni_plugin_serve.metrics import Metrics
 from omni_plugin_serve.store import Store
+from omni_plugin_serve.uploads import MiB, parse_body, read_bounded
 
 
 @dataclass
@@ -27,6 +28,7 @@ class State:
     jobs: Jobs
     metrics: Metrics
     api_key: str | None = None
+    max_upload: int = 32 * MiB  # bytes of a request body (--max-upload)
     started: float = field(default_factory=time.time)
 
     def check_ready(self) -> None:
@@ -36,7 +38,7 @@ class State:
             raise ApiError(503, f"{self.engine.model} failed to load", code="load_failed")
         raise ApiError(503, f"loading {self.engine.model}; retry when /health/ready answers 200", code="not_ready")
 
-    def submit(self, kind: str, sub: Submission) -> Live:
+    async def submit(self, kind: str, sub: Submission) -> Live:
         """Enqueue a parsed request; the Engine's refusals become 400/413/429/503."""
         from omni.sdk import EngineClosed, QueueFull, UsageError
 
@@ -44,29 +46,15 @@ class State:
             raise ApiError(503, "the server is shutting down", code="shutting_down")
         self.check_ready()
         try:
-            return self.jobs.submit(kind, sub.fields, sub.meta)
+            return await self.jobs.submit(kind, sub.fields, sub.meta)
         except (UsageError, QueueFull, EngineClosed) as exc:
             raise from_engine(exc, sub.names) from None
 
 
 async def read_body(request: Request) -> dict[str, Any]:
-    """A JSON object, or multipart/urlencoded form fields (files included, as uploads)."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        try:
-            form = await request.form()
-        except Exception as exc:  # noqa: BLE001 - a malformed form is the client's error
-            raise ApiError(400, f"the form body cannot be read: {exc}", code="invalid_body") from None
-        return dict(form.multi_items())
-    if ctype not in ("application/json", ""):
-        raise ApiError(400, f"unsupported content type {ctype!r}: send JSON or a form", code="invalid_body")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(400, "the body is not valid JSON", code="invalid_body") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object", code="invalid_body")
-    return body
+    """A JSON object, or multipart/urlencoded form fields (files as :class:`~.uploads.Upload`), of at
+    most ``--max-upload`` bytes (413 above)."""
+    return await parse_body(request, await read_bounded(request, state_of(request).max_upload))
 
 
 class Observe:
@@ -103,7 +91,7 @@ class Observe:
 
 
 def create_app(state: State) -> FastAPI:
-    from omni_plugin_serve import routes_jobs, routes_openai
+    from omni_plugin_serve import routes_inputs, routes_jobs, routes_openai
 
     app = FastAPI(title="omni serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.omni = state
@@ -136,6 +124,7 @@ def create_app(state: State) -> FastAPI:
 
     protected = [Depends(authorize)]
     app.include_router(routes_openai.router, dependencies=protected)
+    app.include_router(routes_inputs.router, dependencies=protected)
     app.include_router(routes_jobs.router, dependencies=protected)
     app.include_router(routes_jobs.public)
     app.add_middleware(Observe, metrics=state.metrics)

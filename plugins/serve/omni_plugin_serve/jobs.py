@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import logging
 import secrets
 import threading
@@ -69,13 +70,16 @@ class Jobs:
         engine.listeners.append(self._on_event)
 
     # ------------------------------------------------------------------ submit / read
-    def submit(self, kind: str, fields: dict[str, Any], meta: dict[str, Any]) -> Live:
+    async def submit(self, kind: str, fields: dict[str, Any], meta: dict[str, Any]) -> Live:
         """Enqueue on the Engine under a new id; raises the Engine's refusals (FieldError, QueueFull,
-        EngineClosed)."""
+        EngineClosed). An engine whose ``submit`` is a coroutine (omni-plugin-ray's, which validates the
+        request on a replica) is awaited."""
         job_id = "job_" + secrets.token_hex(16)
         live = self.live[job_id] = Live(job_id, kind, meta)
         try:
-            self.engine.submit(job_id=job_id, **fields)
+            submitted = self.engine.submit(job_id=job_id, **fields)
+            if inspect.isawaitable(submitted):
+                await submitted
         except BaseException:
             self.live.pop(job_id, None)
             raise

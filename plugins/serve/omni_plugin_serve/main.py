@@ -104,9 +104,10 @@ class Server(uvicorn.Server):
             self.should_exit = True
 
 
-def _logging() -> None:
+def log_to_stderr(prefix: str = "omni serve") -> None:
+    """The server's log lines on stderr, each starting with ``prefix:`` (omni-plugin-ray's command too)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("omni serve: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -129,7 +130,7 @@ def serve_forever(args: ServeArgs) -> int:
     engine = Engine(args.model, max_queue=args.max_queue, limits=limits, lazy=True, **options)
     store = Store(args.data_dir or cache_dir("serve"))
     sock = bind(args.host, args.port)
-    _logging()
+    log_to_stderr()
     metrics = Metrics(engine)
     jobs = Jobs(engine, store, metrics, keep=args.keep_jobs)
     state = State(engine=engine, store=store, jobs=jobs, metrics=metrics, api_key=args.api_key)

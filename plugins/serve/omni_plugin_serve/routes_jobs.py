@@ -78,7 +78,7 @@ async def deleted(state: State, job_id: str, kind: str) -> dict[str, Any]:
 async def jobs_create(request: Request) -> dict[str, Any]:
     state = state_of(request)
     sub = job_request(await read_body(request), state.jobs.video)
-    live = state.submit("video" if state.jobs.video else "image", sub)
+    live = await state.submit("video" if state.jobs.video else "image", sub)
     return views.job_object(job_row(state, live.id))
 
 

@@ -33,7 +33,7 @@ async def images_generations(request: Request) -> dict[str, Any]:
     state = state_of(request)
     _modality(request, want_video=False)
     sub = image_request(await read_body(request), state.engine.model)
-    live = state.submit("image", sub)
+    live = await state.submit("image", sub)
     await asyncio.wrap_future(live.stored)
     row = finished_row(state, live.id)
     data = []
@@ -53,7 +53,7 @@ async def videos_create(request: Request) -> dict[str, Any]:
     state = state_of(request)
     _modality(request, want_video=True)
     sub = video_request(await read_body(request), state.engine.model, state.engine.prepared.limits)
-    live = state.submit("video", sub)
+    live = await state.submit("video", sub)
     return views.video_object(job_row(state, live.id))
 
 

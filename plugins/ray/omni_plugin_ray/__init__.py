@@ -1,0 +1,1 @@
+"""omni-plugin-ray: omni serve on Ray Serve (see docs/scaling.md)."""
