@@ -42,6 +42,20 @@ def matrix_markdown(m: CompatMatrix) -> str:
         lines.append(f"| **{fam.spec.name}** | " + " | ".join(row) + " |")
     if notes:
         lines += ["", "Why unsupported:", ""] + notes
+    task_rows = []
+    for fam in fams:
+        for task in fam.spec.facts.tasks:
+            for opt in opts:
+                if f"{opt.spec.name}@{task}" in fam.spec.claims or f"{fam.spec.name}@{task}" in opt.spec.claims:
+                    cell = m.cell(fam.spec.name, opt.spec.name, task)
+                    task_rows.append(f"| **{fam.spec.name}** | {task} | `{opt.spec.name}` | {SYMBOLS[cell.status]} "
+                                     f"{cell.status.value} | {_esc('; '.join(cell.reasons))} |")
+    if task_rows:
+        lines += ["", "## Cells that differ by task", "",
+                  "A family runs its other tasks with their own pipeline class over the same components; where an "
+                  "optimization behaves differently there, a claim names the task (`omni verify` proves every "
+                  "task's supported cells).", "", "| family | task | optimization | status | why |",
+                  "|---|---|---|---|---|"] + task_rows
     lines += ["", "## Optimizations × optimizations", ""]
     lines.append("✗ = declared conflict (only the first requested is applied), · = no declared conflict.")
     lines.append("")

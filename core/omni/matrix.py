@@ -196,16 +196,18 @@ class CompatMatrix:
                     out.append((a.spec.name, b.spec.name, reason))
         return out
 
-    def plan(self, family: str, requested: Sequence[str] | Mapping[str, Mapping[str, Any]]) -> Plan:
+    def plan(self, family: str, requested: Sequence[str] | Mapping[str, Mapping[str, Any]],
+             task: str | None = None) -> Plan:
         """Keep what can run (supported or untested), skip the rest with reasons, resolve conflicts
-        (first requested wins), then order by stage and ``order``."""
+        (first requested wins), then order by stage and ``order``. ``task``: the task of the model's own
+        pipeline (an image-to-video checkpoint), whose task-specific claims decide its cells."""
         fam = self._family(family)
         options_by_name = dict(requested) if isinstance(requested, Mapping) else {r: {} for r in requested}
         kept: list[PlannedStep] = []
         skipped: list[Skipped] = []
         for name, options in options_by_name.items():
             opt = self._optimization(name)
-            cell = self.cell(fam.spec.name, opt.spec.name)
+            cell = self.cell(fam.spec.name, opt.spec.name, task)
             if cell.status not in (Support.SUPPORTED, Support.UNTESTED):
                 skipped.append(Skipped(opt.spec.name, cell.status.value, cell.reasons))
                 continue

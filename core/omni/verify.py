@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from omni.environment import Environment
+from omni.runtime.tasks import TaskUnavailable
 from omni.matrix import CompatMatrix
 from omni.plugins import Registry
 from omni.specs import Support
@@ -199,6 +200,9 @@ class Verifier:
 
                 overrides.update(resolve(spec.verify_prepare)(model, self._workdir()))
             result = self._run(model, [spec.name], overrides, generation)
+        except TaskUnavailable as exc:
+            return VerifyResult(model, family, spec.name, "unavailable", f"this model cannot run the task: {exc}",
+                                tolerance=tolerance, date=today, task=task)
         except Exception as exc:  # noqa: BLE001 - one broken cell must not hide the others
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return VerifyResult(model, family, spec.name, "fail", f"run failed: {type(exc).__name__}: {first}",

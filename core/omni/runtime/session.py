@@ -70,7 +70,8 @@ def prepare(model: str | ResolvedModel, config: Mapping[str, Any] | RunConfig | 
         cfg = resolve_config(registry, config, optimize=optimize, sets=sets, preset=preset, strict=strict,
                              family=resolved.family, env=env)
     registry, inferred = inferred_registry(resolved, registry)
-    plan = CompatMatrix(registry, env=env, disabled=list(cfg.disabled)).plan(resolved.family, cfg.requested)
+    task = own_task(registry.family(resolved.family).spec, resolved)
+    plan = CompatMatrix(registry, env=env, disabled=list(cfg.disabled)).plan(resolved.family, cfg.requested, task)
     report = RunReport(model=resolved.ref, family=resolved.family, config_requested=cfg.to_json(),
                        notes=list(cfg.notes) + inferred)
     _record_plan(report, plan, cfg, registry)
@@ -106,6 +107,17 @@ def _refuse_if_strict(cfg: RunConfig, plan: Plan, family: str) -> None:
         raise StrictRefusal(
             f"--strict: {first.name} cannot be applied to {family} ({first.status}: {'; '.join(first.reasons)})"
             + (f" and {len(plan.skipped) - 1} more" if len(plan.skipped) > 1 else ""))
+
+
+def own_task(family: FamilySpec, resolved: ResolvedModel) -> str | None:
+    """The task of the model's own pipeline when it is a sibling (``ModelSpec.task``, or a local folder whose
+    pipeline class the family maps to a task other than its first pipeline's); None for the family's base."""
+    if resolved.model is not None and resolved.model.task:
+        return resolved.model.task
+    cls = resolved.pipeline_class
+    if cls and family.pipelines and cls != family.pipelines[0]:
+        return next((t for t, c in family.task_pipelines.items() if c == cls), None)
+    return None
 
 
 @contextlib.contextmanager
@@ -185,7 +197,8 @@ class Session:
         registry, notes = inferred_registry(prep.resolved, prep.registry, self.ctx.pipe)
         fresh = CompatMatrix(registry, env=prep.env, disabled=list(prep.config.disabled)).plan(
             prep.resolved.family, {n: o for n, o in prep.config.requested.items()
-                                   if registry.optimization(n).spec.stage is not Stage.LOAD})
+                                   if registry.optimization(n).spec.stage is not Stage.LOAD},
+            own_task(prep.family, prep.resolved))
         loads = tuple(s for s in prep.plan.steps if s.spec.stage is Stage.LOAD)
         load_skips = tuple(s for s in prep.plan.skipped if registry.optimization(s.name).spec.stage is Stage.LOAD)
         prep.registry = registry

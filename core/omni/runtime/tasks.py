@@ -14,6 +14,11 @@ from typing import Any
 from omni.errors import FieldError
 from omni.runtime.inputs import Inputs
 
+class TaskUnavailable(FieldError):
+    """This model cannot run the task at all (a component the task's pipeline needs is missing): not a bad
+    request field, a property of the model (``omni verify`` reports such cells unavailable)."""
+
+
 NEEDS = {"t2i": (), "t2v": (), "i2i": ("image",), "inpaint": ("image", "mask"), "edit": ("image",),
          "i2v": ("image",), "v2v": ("video",)}
 PIPELINE_ARGS = {"image": "image", "mask": "mask_image", "video": "video"}
@@ -83,19 +88,19 @@ def pipeline_for(session: Any, task: str) -> Any:
             expected, _ = cls._get_signature_keys(cls)
             missing = [m for m in expected if m not in session.pipe.components and m not in cls._optional_components]
             if missing:
-                raise FieldError("task", f"{name} cannot be built from this model's components: it needs "
+                raise TaskUnavailable("task", f"{name} cannot be built from this model's components: it needs "
                                          f"{', '.join(missing)}, which this model does not have")
             try:
                 pipe = _from_pipe(cls, session.pipe)
             except Exception as exc:  # noqa: BLE001 - a component the task needs is missing from this model
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise FieldError("task", f"{name} cannot be built from this model's components: {first}") from None
+                raise TaskUnavailable("task", f"{name} cannot be built from this model's components: {first}") from None
             if family.task_check is not None:
                 from omni.behaviour import resolve
 
                 why = resolve(family.task_check)(task, pipe)
                 if why:
-                    raise FieldError("task", f"{name} cannot run {task} on this model: {why}")
+                    raise TaskUnavailable("task", f"{name} cannot run {task} on this model: {why}")
             pipe.set_progress_bar_config(disable=True)
             cache[task] = pipe
         return cache[task]
