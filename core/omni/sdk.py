@@ -13,8 +13,9 @@ scans their imports). Third-party plugins get exactly the same surface.
 * CLI helpers for ``omni_register_commands``: ``handle_errors``, ``console``, ``err``, ``print_json``;
 * serving an Engine (``omni serve``): ``engine_options`` (``omni run``'s config flags -> Engine
   arguments), ``Engine``, ``EngineLimits``, ``FieldError``, ``QueueFull``, ``EngineClosed``,
-  ``JobCancelled``, ``save_output`` (PNG/MP4/GIF written whole, then renamed) and ``PARTIAL_GLOB``
-  (what a writer killed mid-file leaves);
+  ``JobCancelled``, ``save_output`` (PNG/MP4/GIF written whole, then renamed), ``PARTIAL_GLOB``
+  (what a writer killed mid-file leaves) and ``open_image`` (an uploaded image decoded with the checks
+  every request input gets: unreadable or decompression-bomb files are a ``FieldError``);
 * files a command writes or reads: ``check_output_file(path, flag, force=)`` (checked before any work:
   not a folder, a writable place, an existing file only with ``--force``), ``check_component_weights``
   (safetensors that open; pickle only when the user opted in);
@@ -71,7 +72,7 @@ __all__ = [
     "hook_snapshot", "hookimpl", "keep_attributes", "load", "load_diffusers", "local_folder", "matrix",
     "meta_component", "model_components", "model_folder", "param_bytes", "print_json", "quantized_kind", "quiet_libraries", "read_model_index", "refresh_hooks",
     "registry", "resolve", "supported", "tensor_bytes", "tiny", "top_level_lists", "unsupported",
-    "Engine", "EngineClosed", "EngineLimits", "FieldError", "JobCancelled", "PARTIAL_GLOB", "QueueFull", "save_output",
+    "Engine", "EngineClosed", "EngineLimits", "FieldError", "JobCancelled", "PARTIAL_GLOB", "QueueFull", "open_image", "save_output",
     "Environment", "PairedRatio", "behaviour", "device_name", "psnr", "ssim",
 ]
 
@@ -96,7 +97,7 @@ def blocks(module: Any, attrs: tuple[str, ...] | None = None) -> list[tuple[str,
         from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
 
         attrs = tuple(_ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
-    out = []
+    out: list[tuple[str, Any]] = []
     for name in attrs:
         container = getattr(module, name, None)
         if isinstance(container, torch.nn.ModuleList):
@@ -370,6 +371,7 @@ _LAZY = {
     "QueueFull": ("omni.runtime.engine", "QueueFull"),
     "EngineLimits": ("omni.runtime.request", "EngineLimits"),
     "FieldError": ("omni.runtime.request", "FieldError"),
+    "open_image": ("omni.runtime.inputs", "open_image"),
     "save_output": ("omni.runtime.output", "save"),
     "check_output_file": ("omni.runtime.output", "check_target"),
     "PARTIAL_GLOB": ("omni.runtime.output", "PARTIAL_GLOB"),

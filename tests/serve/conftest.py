@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -147,3 +148,22 @@ def shapes_server(start_server, tmp_path_factory):
     reused), shared by the modules that only check what they did themselves."""
     return start_server("shapes", tmp_path_factory.mktemp("serve-shapes"), "--optimize", "teacache",
                         "--max-size", "256", "--max-n", "4")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's ``chromium`` + ``chromium-driver``) driven by selenium, for the playground."""
+    from selenium import webdriver  # tests/requirements.txt
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.fail("the playground tests need Debian's chromium and chromium-driver (apt-get install chromium "
+                    "chromium-driver; .ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
+    yield driver
+    driver.quit()

@@ -1,31 +1,10 @@
-"""The playground page (``GET /``) in headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
-driven by selenium): it submits a prompt, follows the progress and shows the image."""
+"""The playground page (``GET /``) in headless Chromium (the ``browser`` fixture of conftest.py): it
+submits a prompt, follows the progress and shows the image."""
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-from selenium import webdriver  # tests/requirements.txt
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None or DRIVER is None:
-        pytest.fail("the playground test needs Debian's chromium and chromium-driver (apt-get install chromium "
-                    "chromium-driver; .ci/run installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_playground_generates_and_shows_the_image(browser, shapes_server):

@@ -44,7 +44,10 @@ class Inputs:
         return out
 
 
-def _open(param: str, value: Any) -> Any:
+def open_image(param: str, value: Any) -> Any:
+    """A PIL image (mode unchanged) from a path, bytes, a PIL image or an array, with the checks every
+    input gets: an unreadable file or one over ``MAX_INPUT_PIXELS`` (a decompression bomb, refused
+    before decoding) is a ``FieldError`` naming ``param``."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(value, Image.Image):
@@ -84,7 +87,7 @@ def _open(param: str, value: Any) -> Any:
 
 def load_image(param: str, value: Any, notes: list[str]) -> Any:
     """An RGB PIL image; other modes are converted with a note, unusual ones refused."""
-    img = _open(param, value)
+    img = open_image(param, value)
     if img.mode not in IMAGE_MODES:
         raise FieldError(param, f"image mode {img.mode} is not supported (use RGB, RGBA, L or P)")
     if img.mode != "RGB":
@@ -95,7 +98,7 @@ def load_image(param: str, value: Any, notes: list[str]) -> Any:
 
 def load_mask(value: Any, image: Any, notes: list[str]) -> Any:
     """A one-channel mask of the image's size (white = repaint)."""
-    mask = _open("mask", value)
+    mask = open_image("mask", value)
     if mask.mode not in ("L", "1", "RGB", "RGBA", "LA", "P"):
         raise FieldError("mask", f"mask mode {mask.mode} is not supported (use L, 1 or RGB)")
     if image is not None and mask.size != image.size:

@@ -118,6 +118,10 @@ def validate_request(session: Any, *, limits: EngineLimits | None = None, **fiel
     if source is not None:  # the output size follows the input unless the request names one
         for name, value in (("width", source.size[0]), ("height", source.size[1])):
             if fields.get(name) is None and name in accepts:
+                if limits.max_size is not None and value > limits.max_size:  # as if the request had asked it
+                    kind = "image" if inputs.image is not None else "video"
+                    raise FieldError(kind, f"the {kind} is {source.size[0]}x{source.size[1]}: its {name} {value} is "
+                                           f"over the limit of {limits.max_size}; pass a smaller size", status=413)
                 args[name] = value
             elif fields.get(name) is not None and fields[name] != value:
                 notes.append(f"{'image' if inputs.image is not None else 'video'}: {name} {value} resized to "

@@ -4,6 +4,7 @@ routes in :mod:`.routes_openai` and :mod:`.routes_jobs`."""
 
 from __future__ import annotations
 
+import inspect
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import Message
 
 from omni_plugin_serve.errors import ApiError, error_response, from_engine, log
 from omni_plugin_serve.fields import Submission
@@ -30,6 +32,13 @@ class State:
     api_key: str | None = None
     max_upload: int = 32 * MiB  # bytes of a request body (--max-upload)
     started: float = field(default_factory=time.time)
+
+    @property
+    def takes_prompt(self) -> bool | None:
+        """Whether the loaded pipeline takes a prompt (None while loading, or with no pipeline in this
+        process: omni-plugin-ray's engine)."""
+        pipe = getattr(self.engine, "pipe", None)
+        return None if pipe is None else "prompt" in inspect.signature(type(pipe).__call__).parameters
 
     def check_ready(self) -> None:
         if self.engine.ready:
@@ -70,7 +79,7 @@ class Observe:
             return
         status, started = [500], [False]
 
-        async def send_and_note(message: dict) -> None:
+        async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0], started[0] = message["status"], True
             await send(message)

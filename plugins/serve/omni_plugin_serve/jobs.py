@@ -125,8 +125,11 @@ class Jobs:
             live.stored.set_result(None)
 
     def _finish(self, live: Live, job: Any, status: str, data: dict[str, Any]) -> dict[str, Any]:
-        error, code, artifacts = job.error, None, []
+        error, code = job.error, None
+        artifacts: list[dict[str, Any]] = []
         report = job.report.to_dict() if job.report is not None else None
+        if report is not None and live.meta.get("notes"):  # how the server read the uploads (a mask's convention)
+            report["notes"] = [*report.get("notes", []), *live.meta["notes"]]
         if status == "completed":
             t0 = time.perf_counter()
             try:

@@ -39,6 +39,7 @@ class ServeArgs:
     max_steps: int = 1000
     max_n: int = 8
     max_frames: int | None = None
+    max_upload: int = 32  # MiB
     keep_jobs: int = 1000
 
 
@@ -47,6 +48,7 @@ def check_args(args: ServeArgs) -> None:
     bounds = (("--port", args.port, 0, 65535), ("--max-queue", args.max_queue, 1, None),
               ("--max-size", args.max_size, 8, None), ("--max-steps", args.max_steps, 1, None),
               ("--max-n", args.max_n, 1, None), ("--max-frames", args.max_frames, 1, None),
+              ("--max-upload", args.max_upload, 1, 4096),
               ("--keep-jobs", args.keep_jobs, 1, None))
     for flag, value, lo, hi in bounds:
         if value is not None and (value < lo or (hi is not None and value > hi)):
@@ -133,7 +135,8 @@ def serve_forever(args: ServeArgs) -> int:
     log_to_stderr()
     metrics = Metrics(engine)
     jobs = Jobs(engine, store, metrics, keep=args.keep_jobs)
-    state = State(engine=engine, store=store, jobs=jobs, metrics=metrics, api_key=args.api_key)
+    state = State(engine=engine, store=store, jobs=jobs, metrics=metrics, api_key=args.api_key,
+                  max_upload=args.max_upload * 2**20)
     config = uvicorn.Config(create_app(state), log_level="warning", access_log=False, timeout_graceful_shutdown=5,
                             server_header=False)
     server = Server(config, drain=jobs.shutdown)

@@ -35,6 +35,7 @@ def omni_register_commands(app):
         max_steps: int = typer.Option(1000, "--max-steps", help="Most denoising steps a request may ask."),
         max_n: int = typer.Option(8, "--max-n", help="Most images (n) per request."),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Most video frames a request may ask."),
+        max_upload: int = typer.Option(32, "--max-upload", help="Largest request body (uploaded images), MiB."),
         keep_jobs: int = typer.Option(1000, "--keep-jobs", help="Finished jobs (and their files) kept; older go."),
     ) -> None:
         """Load MODEL once and serve it over HTTP: OpenAI Images/Videos APIs, jobs with progress, metrics."""
@@ -44,7 +45,7 @@ def omni_register_commands(app):
             model=model, host=host, port=port, optimize=optimize, sets=set_, config=str(config) if config else None,
             preset=preset, strict=strict, device=device, dtype=dtype, max_queue=max_queue,
             data_dir=str(data_dir) if data_dir else None, api_key=api_key, max_size=max_size, max_steps=max_steps,
-            max_n=max_n, max_frames=max_frames, keep_jobs=keep_jobs))
+            max_n=max_n, max_frames=max_frames, max_upload=max_upload, keep_jobs=keep_jobs))
         # Everything is written (job rows, files, logs): skip the interpreter's teardown of the loaded
         # model libraries, which takes seconds on CPU and has nothing left to save.
         import os

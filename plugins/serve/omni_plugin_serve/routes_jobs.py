@@ -77,7 +77,7 @@ async def deleted(state: State, job_id: str, kind: str) -> dict[str, Any]:
 @router.post("/v1/jobs")
 async def jobs_create(request: Request) -> dict[str, Any]:
     state = state_of(request)
-    sub = job_request(await read_body(request), state.jobs.video)
+    sub = job_request(await read_body(request), state.jobs.video, prompt=state.takes_prompt is not False)
     live = await state.submit("video" if state.jobs.video else "image", sub)
     return views.job_object(job_row(state, live.id))
 

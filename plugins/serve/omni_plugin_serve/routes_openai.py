@@ -1,5 +1,6 @@
 """OpenAI-shaped routes: Images (synchronous), Videos (asynchronous jobs, OpenAI's and vLLM-Omni's
-fields), Models. Every request becomes a job of the job API (``/v1/jobs/{id}``)."""
+fields, an image reference for image-to-video), Models. Every request becomes a job of the job API
+(``/v1/jobs/{id}``). Image edits are in :mod:`.routes_inputs`."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from fastapi.responses import FileResponse
 from omni_plugin_serve import views
 from omni_plugin_serve.app import read_body, state_of
 from omni_plugin_serve.errors import ApiError
-from omni_plugin_serve.fields import image_request, video_request
+from omni_plugin_serve.fields import Submission, image_request, video_request
 from omni_plugin_serve.routes_jobs import content, deleted, finished_row, job_row
 
 router = APIRouter()
 
 
-def _modality(request: Request, want_video: bool) -> None:
+def check_modality(request: Request, want_video: bool) -> None:
     state = state_of(request)
     if state.jobs.video != want_video:
         other = "POST /v1/videos" if state.jobs.video else "POST /v1/images/generations"
@@ -31,8 +32,13 @@ def _modality(request: Request, want_video: bool) -> None:
 @router.post("/v1/images/generations")
 async def images_generations(request: Request) -> dict[str, Any]:
     state = state_of(request)
-    _modality(request, want_video=False)
-    sub = image_request(await read_body(request), state.engine.model)
+    check_modality(request, want_video=False)
+    return await images_response(request, image_request(await read_body(request), state.engine.model))
+
+
+async def images_response(request: Request, sub: Submission) -> dict[str, Any]:
+    """Run an images request to its end -> OpenAI's images response (``data``: b64_json or url), with ``job_id``."""
+    state = state_of(request)
     live = await state.submit("image", sub)
     await asyncio.wrap_future(live.stored)
     row = finished_row(state, live.id)
@@ -51,8 +57,9 @@ async def images_generations(request: Request) -> dict[str, Any]:
 @router.post("/v1/videos")
 async def videos_create(request: Request) -> dict[str, Any]:
     state = state_of(request)
-    _modality(request, want_video=True)
-    sub = video_request(await read_body(request), state.engine.model, state.engine.prepared.limits)
+    check_modality(request, want_video=True)
+    sub = video_request(await read_body(request), state.engine.model, state.engine.prepared.limits,
+                        prompt=state.takes_prompt is not False)
     live = await state.submit("video", sub)
     return views.video_object(job_row(state, live.id))
 
@@ -91,6 +98,7 @@ async def models(request: Request) -> dict[str, Any]:
     entry = {
         "id": engine.model, "object": "model", "created": int(state.started), "owned_by": "omni",
         "family": engine.family.name, "modality": engine.family.facts.modality, "ready": engine.ready,
+        "tasks": list(engine.family.facts.tasks), "takes_prompt": state.takes_prompt,
         "optimizations": {status: [{"name": r.name, "reason": r.reason} if r.reason else {"name": r.name}
                                    for r in results if r.status == status]
                           for status in ("applied", "skipped", "failed", "planned")},

@@ -8,6 +8,7 @@ server per data dir (an exclusive lock on ``lock``); on open, jobs a dead server
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import json
 import re
@@ -156,7 +157,7 @@ class Store:
         return len(stale)
 
     # ------------------------------------------------------------------ files
-    def write_outputs(self, job_id: str, output: Any, *, video: bool, fps: int) -> list[dict[str, Any]]:
+    def write_outputs(self, job_id: str, output: Any, *, video: bool, fps: int) -> builtins.list[dict[str, Any]]:
         """Write a job's images (PNG) or videos (MP4); returns the artifact records kept in its row."""
         assert ID.fullmatch(job_id), job_id
         ext = ".mp4" if video else ".png"

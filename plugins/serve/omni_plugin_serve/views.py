@@ -66,7 +66,7 @@ def trace(row: dict[str, Any]) -> dict[str, Any]:
     report = row["report"] or {}
     timings = report.get("timings", {})
     events = row["events"]
-    started = next((e["data"] for e in events if e["event"] == "started"), {})
+    started: dict[str, Any] = next((e["data"] for e in events if e["event"] == "started"), {})
     timeline: list[dict[str, Any]] = []
     wait = timings.get("queue_wait", started.get("queue_wait_s"))
     if wait is not None:
