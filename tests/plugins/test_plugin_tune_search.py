@@ -24,6 +24,16 @@ def names(config):
     return [item if isinstance(item, str) else next(iter(item)) for item in config.get("optimize", [])]
 
 
+def compared(result) -> bool:
+    """Whether the finalists were timed side by side. On a loaded box no cache may beat the baseline
+    measurably, and the search keeps the baseline alone: then the result says there was nothing to
+    compare (and has no comparison rows) instead."""
+    if result["comparison"]:
+        return True
+    assert any("nothing to compare" in n for n in result["notes"]), result["notes"]
+    return False
+
+
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
     out = tmp_path_factory.mktemp("tune") / "profile.yaml"
@@ -45,7 +55,8 @@ def test_no_candidate_holds_two_step_caches_and_the_chosen_one_keeps_the_floor(t
     thresholds = {t["options"]["teacache.rel_l1_thresh"] for t in trials if "teacache.rel_l1_thresh" in t["options"]}
     assert 1 <= len(thresholds) <= 5
     assert any(m.startswith("baseline: ") for m in messages)
-    assert result["comparison"] and all(row["samples"] == 2 for row in result["comparison"])
+    if compared(result):
+        assert all(row["samples"] == 2 for row in result["comparison"]), messages
 
 
 def test_the_profile_is_a_config_omni_run_and_serve_accept_unchanged(tuned):
@@ -72,7 +83,8 @@ def test_rerunning_with_the_same_inputs_reuses_the_recorded_measurements(tuned):
     assert again["trials"]["measured"] == 0 and again["trials"]["reused"] == again["trials"]["total"]
     assert again["chosen"]["label"] == result["chosen"]["label"]
     assert any("recorded in the profile" in m for m in messages)
-    assert any("side-by-side timing recorded in the profile" in m for m in messages)
+    if compared(result):  # the same finalists: their side-by-side timing is reused too
+        assert any("side-by-side timing recorded in the profile" in m for m in messages)
 
 
 def test_a_budget_nothing_fits_writes_no_profile_and_names_the_lightest(tuned, tmp_path):
@@ -90,9 +102,12 @@ def test_the_chosen_configuration_fits_the_budget(tuned):
     budget = min(t["peak_memory_bytes"] for t in ok)
     fitted = run_tune(args(out, budget_memory=str(budget)))
     assert fitted["chosen"] is not None and fitted["chosen"]["peak_memory_bytes"] <= budget
-    for t in fitted["all_trials"]:
-        if t["status"] == "ok" and t["peak_memory_bytes"] > budget:
-            assert any(r["label"] == t["label"] for r in fitted["rejected"])
+    over = [row for row in fitted["front"] if row["peak_memory_bytes"] > budget]
+    assert all(not row["acceptable"] for row in over)
+    assert all(row["peak_memory_bytes"] <= budget for row in fitted["comparison"] if row["label"] == fitted["chosen"]["label"])
+    for row in fitted["rejected"]:
+        if row["status"] == "ok" and "budget" in row["reason"]:
+            assert f"> budget {budget / 2**20:.0f} MiB" in row["reason"]
 
 
 def test_a_lossless_floor_keeps_lossy_optimizations_out(tuned):
@@ -145,4 +160,17 @@ def test_cli_bad_flags_exit_2_and_json_on_stdout(tuned):
                                   "--only", ",".join(SPACE), "--final-pairs", "2", "-o", str(out), "--json"])
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
-    assert data["trials"]["measured"] == 0 and data["chosen"]["label"] == result["chosen"]["label"]
+    assert data["trials"]["measured"] == 0 and data["chosen"] is not None
+    from omni.config import load_yaml
+
+    assert load_yaml(str(out))["optimize"] == data["config"]["optimize"]  # the profile is what it printed
+
+
+def test_a_run_with_another_floor_keeps_the_measurements_it_did_not_need(tuned):
+    from omni.config import load_yaml
+
+    result, out, _ = tuned
+    before = {json.loads(line)["key"] for line in load_yaml(str(out))["metadata"]["trials"]}
+    run_tune(args(out, min_psnr=None, quality="lossless"))
+    after = {json.loads(line)["key"] for line in load_yaml(str(out))["metadata"]["trials"]}
+    assert before <= after

@@ -43,9 +43,9 @@ def render(result: dict[str, Any]) -> None:
         for col in ("configuration", "median s (min-max)", "speedup vs baseline (pairs)", "verdict"):
             side.add_column(col, overflow="fold")
         for row in result["comparison"]:
-            ratio = row["speedup_vs_baseline"] or {}
+            speedup = row["speedup_vs_baseline"] or {}
             side.add_row(escape(row["label"]), f"{row['median_s']:.3f} ({row['min_s']:.3f}-{row['max_s']:.3f})",
-                         escape(ratio.get("text", "")), ratio.get("verdict", ""))
+                         escape(speedup.get("text", "")), speedup.get("verdict", ""))
         con.print(side)
     for item in result["left_out"]:
         con.print(f"left out: {escape(item['optimization'])}: {escape(item['reason'])}", style="dim")

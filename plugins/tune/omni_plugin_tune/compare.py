@@ -58,8 +58,7 @@ def interleave(lab: Lab, cands: list[Candidate], rounds: int) -> tuple[list[Timi
             reply = proc.ask(None, lab.deadline)
             if not reply.get("ok"):
                 raise RuntimeError(f"{cand.label} no longer loads: {reply.get('error')}")
-            prompt, seed = lab.cases()[0]
-            lab.generate(proc, prompt, seed, cand.request_options(lab.knobs))
+            lab.warm_up(proc, cand.request_options(lab.knobs))
         for r in range(rounds):
             order = list(range(len(cands)))
             order = order[r % len(order):] + order[: r % len(order)]

@@ -1,5 +1,5 @@
 """Measuring candidates: one process per loaded configuration (forked from a server that imported
-torch once), a warm-up generation, then every (prompt, seed) timed; the outputs are compared with the
+torch once), a short warm-up generation, then every (prompt, seed) timed; the outputs are compared with the
 unoptimized ones on the same prompts and seeds. Candidates that differ only in per-request options
 (a cache threshold) share one load. Measurements recorded in an earlier profile with the same inputs
 are reused instead of measured again. A deadline (``--time-limit``) stops a measurement in the
@@ -25,6 +25,7 @@ from omni_plugin_tune.trials import Trial, mib
 
 Progress = Callable[[str], None]
 PACKAGES = ("omni-core", "torch", "diffusers", "transformers", "torchao")
+WARM_UP_STEPS = 2
 
 
 class TimeUp(Exception):
@@ -56,7 +57,7 @@ class Inputs:
         return out
 
     def versions(self) -> dict[str, str | None]:
-        out = {}
+        out: dict[str, str | None] = {}
         for name in PACKAGES:
             try:
                 out[name] = metadata.version(name)
@@ -192,6 +193,14 @@ class Lab:
         return proc.ask({"cmd": "generate", "prompt": prompt, "seed": seed, "options": options,
                          "fields": self.inputs.fields()}, self.deadline)
 
+    def warm_up(self, proc: Proc, options: dict[str, Any]) -> dict[str, Any]:
+        """One short generation (two steps) in a fresh process: first-call costs (allocations,
+        ``compile``'s compilation) are paid here, outside the timed generations."""
+        self.generations += 1
+        prompt, seed = self.cases()[0]
+        return proc.ask({"cmd": "generate", "prompt": prompt, "seed": seed, "options": options,
+                         "fields": {**self.inputs.fields(), "num_inference_steps": WARM_UP_STEPS}}, self.deadline)
+
     def close(self) -> None:
         if self.live is not None:
             self.live.close()
@@ -242,8 +251,7 @@ class Lab:
         outputs: list[np.ndarray] = []
         replies = []
         if not proc.warm:
-            prompt, seed = self.cases()[0]
-            warm = self.generate(proc, prompt, seed, options)
+            warm = self.warm_up(proc, options)
             if not warm.get("ok"):
                 trial.status, trial.reason = "failed", warm.get("error")
                 self.close()

@@ -150,11 +150,11 @@ class Search:
         combined = (merged, self.measure(merged))
         if not self.judge.meets_floor(combined[1]):
             # back a knob off: the added one's, else one already in the configuration
-            knobbed = [choice] if choice.knob is not None else [
-                c for c in self.space.choices if c.name in current[0].names and c.knob is not None]
+            knobbed = [(choice, choice.knob)] if choice.knob is not None else [
+                (c, c.knob) for c in self.space.choices if c.name in current[0].names and c.knob is not None]
             if knobbed:
-                member = knobbed[0]
-                upto = member.knob.grid.index(dict(merged.knobs)[member.knob.key]) - 1
+                member, knob = knobbed[0]
+                upto = knob.grid.index(dict(merged.knobs)[knob.key]) - 1
                 if upto >= 0:
                     combined = self.knob_search(merged, member, upto)
         return combined
@@ -170,7 +170,7 @@ class Search:
                 if size > 1 and self.space.conflict(names):
                     continue
                 knobbed = [c for c in subset if c.knob is not None]
-                for values in itertools.product(*(c.knob.grid for c in knobbed)):
+                for values in itertools.product(*(c.knob.grid for c in subset if c.knob is not None)):
                     cand = Candidate()
                     for choice in subset:
                         value = values[knobbed.index(choice)] if choice in knobbed else None

@@ -12,7 +12,7 @@ from omni_plugin_tune import compare, profile
 from omni_plugin_tune.lab import Inputs, Lab
 from omni_plugin_tune.search import Outcome, Search
 from omni_plugin_tune.space import build_space
-from omni_plugin_tune.trials import Floor, Judge, Trial, parse_bytes, parse_seconds
+from omni_plugin_tune.trials import Floor, Judge, Trial, mib, parse_bytes, parse_seconds
 
 DEFAULT_PROMPT = "a red circle on a blue background"
 
@@ -138,16 +138,18 @@ def run_tune(args: TuneArgs, progress=lambda _m: None) -> dict[str, Any]:
              f"floor {judge.floor.describe()}" + (f", budget {args.budget_memory}" if judge.budget else ""))
     lab = Lab(inputs, space.knobs, deadline=deadline, progress=progress, recorded=recorded, adherence=adherence)
     search = Search(lab, space, judge, progress)
+    side = profile.recorded_comparison(previous, inputs.signature())
     try:
         outcome = search.sweep() if args.search == "exhaustive" else search.run()
         if outcome.stopped:
             progress(outcome.stopped)
-        side = profile.recorded_comparison(previous, inputs.signature())
         finals, comparison, notes = _compare(lab, outcome, judge, args, side)
     finally:
         lab.close()
-    if lab.environment is None and recorded:
+    if lab.environment is None and recorded and previous is not None:
         lab.environment = previous["metadata"].get("environment")  # everything was reused
+    if lab.side_by_side is None:
+        lab.side_by_side = side  # this run timed nothing side by side: keep what the profile recorded
     result = _result(inputs, judge, space, lab, outcome, finals, comparison, notes, args)
     result["elapsed_s"] = round(time.monotonic() - start, 1)
     if result["chosen"] is not None:
@@ -228,7 +230,8 @@ def _result(inputs, judge, space, lab, outcome, finals, comparison, notes, args)
         "notes": notes + ([] if chosen is not None else [_nothing(judge, lightest)]),
         "device": {"kind": inputs.device, "name": inputs.device_name},
         "environment": lab.environment,
-        "all_trials": [t.to_json() for t in trials],
+        # the profile keeps every measurement with these inputs, also those this run's search did not need
+        "all_trials": [t.to_json() for t in {**lab.recorded, **lab.trials}.values()],
         "side_by_side": lab.side_by_side,
     }
 
@@ -243,7 +246,7 @@ def _nothing(judge: Judge, lightest: Trial | None) -> str:
     if lightest is None:
         return f"no configuration kept the floor ({judge.floor.describe()})"
     return (f"no configuration kept the floor within the budget; the lightest that kept the floor was "
-            f"{lightest.label} at {lightest.peak_memory_bytes / 2**20:.0f} MiB")
+            f"{lightest.label} at {mib(lightest.peak_memory_bytes)}")
 
 
 def _figures(t: Trial) -> dict[str, Any]:
