@@ -136,7 +136,7 @@ def _optimize_list(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
         value = [{k: v} for k, v in value.items()]
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{where} must be a list of names or {{name: options}}, not {type(value).__name__}")
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for item in value:
         if isinstance(item, str):
             out.extend((part.strip(), {}) for part in item.split(",") if part.strip())

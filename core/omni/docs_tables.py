@@ -85,10 +85,10 @@ def matrix_markdown(m: CompatMatrix) -> str:
     lines.append("| family | pipelines | hub patterns | traits | plugin |")
     lines.append("|---|---|---|---|---|")
     for fam in fams:
-        s = fam.spec
+        f = fam.spec
         lines.append(
-            f"| **{s.name}** | {', '.join(s.pipelines)} | {', '.join(f'`{p}`' for p in s.hub_patterns) or '—'} "
-            f"| {', '.join(sorted(m.registry.traits(s.name)))} | {fam.plugin.distribution} |"
+            f"| **{f.name}** | {', '.join(f.pipelines)} | {', '.join(f'`{p}`' for p in f.hub_patterns) or '—'} "
+            f"| {', '.join(sorted(m.registry.traits(f.name)))} | {fam.plugin.distribution} |"
         )
     for fam in m.registry.families.values():
         if fam.spec.infer is not None:

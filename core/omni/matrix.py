@@ -122,7 +122,7 @@ class CompatMatrix:
         return [d.spec.name for d in self.ordered_optimizations()]
 
     def ordered_optimizations(self) -> list[Declared[OptimizationSpec]]:
-        return sorted(self.registry.optimizations.values(), key=lambda d: (d.spec.stage.index, d.spec.order, d.spec.name))
+        return sorted(self.registry.optimizations.values(), key=lambda d: (d.spec.stage.rank, d.spec.order, d.spec.name))
 
     def _family(self, name: str) -> Declared[FamilySpec]:
         return self.registry.family(name)
@@ -218,7 +218,7 @@ class CompatMatrix:
                 skipped.append(Skipped(opt.spec.name, "conflict", (f"conflicts with {clash[0].name}: {clash[1]}",)))
                 continue
             kept.append(PlannedStep(opt.spec, opt.plugin, cell, dict(options or {})))
-        kept.sort(key=lambda s: (s.spec.stage.index, s.spec.order, s.spec.name))
+        kept.sort(key=lambda s: (s.spec.stage.rank, s.spec.order, s.spec.name))
         return Plan(fam.spec.name, tuple(kept), tuple(skipped))
 
     # ------------------------------------------------------------------ rendering

@@ -90,13 +90,14 @@ def _entry_points(path: list[str] | None) -> list[tuple[str, md.EntryPoint, str,
         if not eps or norm(dist_name) in seen_dists:  # the same distribution twice on sys.path
             continue
         seen_dists.add(norm(dist_name))
-        found.extend((ep, dist_name, dist.version or "?") for ep in eps)
+        found.extend((ep, str(dist_name), dist.version or "?") for ep in eps)
     found.sort(key=lambda t: (t[0].name, t[1]))
-    out, used = [], set()
-    for ep, dist, version in found:
-        name = ep.name if ep.name not in used else f"{ep.name}@{dist}"
+    out: list[tuple[str, md.EntryPoint, str, str]] = []
+    used: set[str] = set()
+    for ep, dist_name, version in found:
+        name = ep.name if ep.name not in used else f"{ep.name}@{dist_name}"
         used.add(name)
-        out.append((name, ep, dist, version))
+        out.append((name, ep, dist_name, version))
     return out
 
 
@@ -247,7 +248,7 @@ def load_registry(
         loader.add(name, dist, version, ep.load)
     for name, obj in extra:
         if selection.why_blocked(name, name) is None:
-            loader.add(name, "<in-process>", "0", lambda obj=obj: obj)
+            loader.add(name, "<in-process>", "0", (lambda held: lambda: held)(obj))
     return loader.finish()
 
 

@@ -87,8 +87,10 @@ class Registry:
 
     # ------------------------------------------------------------------ lookups
     def _table(self, kind: str) -> dict[str, Declared[Any]]:
-        return {"family": self.families, "optimization": self.optimizations, "model": self.models,
-                "preset": self.presets}[kind]
+        tables: dict[str, dict[str, Declared[Any]]] = {
+            "family": self.families, "optimization": self.optimizations,  # type: ignore[dict-item]
+            "model": self.models, "preset": self.presets}  # type: ignore[dict-item]
+        return tables[kind]
 
     def find(self, kind: str, name: str) -> Declared[Any] | None:
         """The declaration of ``name`` or None; raises :class:`ContestedName` for a contested name."""
@@ -254,24 +256,25 @@ def check_references(reg: Registry) -> None:
                 reg.findings.append(f"family {fam.spec.name!r} claims {opt!r}, which no installed plugin declares"
                                     f"{did_you_mean(opt, opt_names)}")
     for model in reg.models.values():
-        fam = reg.families.get(model.spec.family)
-        if model.spec.task and fam is not None and model.spec.task not in fam.spec.task_pipelines:
+        owner = reg.families.get(model.spec.family)
+        if model.spec.task and owner is not None and model.spec.task not in owner.spec.task_pipelines:
             reg.findings.append(f"model {model.spec.name!r} runs task {model.spec.task!r}, for which family "
-                                f"{fam.spec.name!r} names no pipeline (task_pipelines)")
-    for opt in reg.optimizations.values():
-        for key in opt.spec.claims:
+                                f"{owner.spec.name!r} names no pipeline (task_pipelines)")
+    for declared in reg.optimizations.values():
+        for key in declared.spec.claims:
             fam_key = key.partition("@")[0]
             if fam_key not in reg.families and fam_key not in contested_fams:
-                reg.findings.append(f"optimization {opt.spec.name!r} claims family {fam_key!r}, which is not installed"
-                                    f"{did_you_mean(fam_key, fam_names)}")
+                reg.findings.append(f"optimization {declared.spec.name!r} claims family {fam_key!r}, which is not "
+                                    f"installed{did_you_mean(fam_key, fam_names)}")
     for fam in reg.families.values():
-        for opt in reg.optimizations.values():
-            claims = [c for c in (fam.spec.claims.get(opt.spec.name), opt.spec.claims.get(fam.spec.name)) if c]
+        for declared in reg.optimizations.values():
+            o = declared.spec
+            claims = [c for c in (fam.spec.claims.get(o.name), o.claims.get(fam.spec.name)) if c]
             if any(c.status.value == "supported" for c in claims):
-                missing = sorted(opt.spec.requires_traits - reg.family_traits.get(fam.spec.name, frozenset()))
+                missing = sorted(o.requires_traits - reg.family_traits.get(fam.spec.name, frozenset()))
                 if missing:
-                    reg.findings.append(f"{fam.spec.name} × {opt.spec.name} is claimed supported, but {fam.spec.name} "
-                                        f"lacks {', '.join(missing)} required by {opt.spec.name}: the cell is unsupported")
+                    reg.findings.append(f"{fam.spec.name} × {o.name} is claimed supported, but {fam.spec.name} "
+                                        f"lacks {', '.join(missing)} required by {o.name}: the cell is unsupported")
     fams = list(reg.families.values())
     for i, a in enumerate(fams):
         for b in fams[i + 1:]:

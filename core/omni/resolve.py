@@ -136,8 +136,8 @@ def inferred_registry(resolved: ResolvedModel, registry: Registry, pipe: Any = N
     if declared.spec.infer is None or (resolved.path is None and index is None):
         return registry, []
     try:
-        facts, notes = resolve(declared.spec.infer)(index if index is not None else read_model_index(resolved.path),
-                                                    pipe)
+        source = index if index is not None else read_model_index(str(resolved.path))
+        facts, notes = resolve(declared.spec.infer)(source, pipe)
     except ValueError as exc:
         raise UnknownModelError(f"{resolved.ref}: the {declared.spec.name} family cannot run it: {exc}") from None
     return registry.with_family(dataclasses.replace(declared.spec, facts=facts)), notes

@@ -126,7 +126,7 @@ def clip_tokenizer(corpus: Iterable[str] = CORPUS, vocab_size: int = 1000):
 def t5_tokenizer(corpus: Iterable[str] = CORPUS):
     """A T5TokenizerFast over a hand-built Unigram model: one piece per corpus word plus characters."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import T5TokenizerFast
+    from transformers import T5TokenizerFast  # type: ignore[attr-defined]  # (transformers' lazy module)
 
     words = sorted({w for line in corpus for w in line.lower().split()})
     chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz0123456789"))
@@ -179,7 +179,7 @@ def byte_bpe(directory: str | os.PathLike, specials: Iterable[str], corpus: Iter
 def qwen2_tokenizer(corpus: Iterable[str] = CORPUS, vocab_size: int = 600, chat_template: str | None = None):
     """A Qwen2TokenizerFast (byte-level BPE) with the special tokens QwenImage's pipeline uses; ``chat_template``
     (e.g. :data:`QWEN_CHAT_TEMPLATE`) for pipelines that call ``apply_chat_template``."""
-    from transformers import Qwen2TokenizerFast
+    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # (transformers' lazy module)
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]

@@ -148,7 +148,7 @@ class Verifier:
     def __init__(self, registry: Registry, device: str | None = None) -> None:
         self.registry = registry
         self.device = device
-        self._baselines: dict[tuple[str, str], np.ndarray] = {}
+        self._baselines: dict[tuple[str, str, str], np.ndarray] = {}
         self._tmp: Any = None
 
     def _workdir(self) -> str:
@@ -227,7 +227,7 @@ class Verifier:
                                     "applied but reused no denoiser call at the verification settings", **common)
         max_abs = float(np.max(np.abs(out - baseline)))
         p = psnr(out, baseline)
-        ok = max_abs <= LOSSLESS_ATOL if spec.lossless else p >= float(spec.tolerance_psnr)
+        ok = max_abs <= LOSSLESS_ATOL if spec.lossless else p >= float(spec.tolerance_psnr or 0.0)
         reason = "within tolerance" if ok else "drift beyond the declared tolerance"
         return VerifyResult(model, family, spec.name, "pass" if ok else "fail", reason, max_abs=max_abs,
                             psnr=None if math.isinf(p) else round(p, 2), **common)

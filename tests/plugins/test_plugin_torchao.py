@@ -108,7 +108,7 @@ def test_cli_seed_keys_apply_it_and_report_bytes(tmp_path):
     assert "torchao" in proc.stdout and "bytes_before" in proc.stdout and "bytes_after" in proc.stdout
     report = json.loads((tmp_path / "q.report.json").read_text())
     (res,) = [r for r in report["config_resolved"] if r["name"] == "torchao"]
-    assert res["status"] == "applied" and res["requested_by"] == "quantization=int8"
+    assert res["status"] == "applied" and res["requested_by"] == "--set quantization='int8'"
     assert res["options"]["scheme"] == "int8_weight_only"
     sizes = report["memory"]["param_bytes"]["transformer"]
     assert sizes["after"] < 0.35 * sizes["before"]

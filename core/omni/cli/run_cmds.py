@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -123,7 +123,8 @@ def run(
     check_target(report_path, "--report", force=force)
     if os.path.realpath(output) == os.path.realpath(report_path):
         raise UsageError(f"--output and --report name the same file ({output}); the report would replace the image")
-    generation = {"num_inference_steps": steps, "height": height, "width": width, "num_frames": frames}
+    generation: dict[str, Any] = {"num_inference_steps": steps, "height": height, "width": width,
+                                  "num_frames": frames}
     inputs = {"image": image, "mask": mask, "video": video_in, "strength": strength, "task": task}
     try:
         check_generation(prep, seed=seed, **{k: v for k, v in generation.items() if v is not None})

@@ -32,7 +32,7 @@ class Cancelled(Exception):
 def _timestep_of(args: tuple, kwargs: dict) -> float | None:
     t = kwargs.get("timestep", args[1] if len(args) > 1 else None)
     try:
-        if hasattr(t, "flatten"):
+        if t is not None and hasattr(t, "flatten"):
             return float(t.flatten()[0]) if t.numel() else None
         return float(t) if isinstance(t, (int, float)) else None
     except Exception:  # noqa: BLE001 - an odd timestep type only disables the fallback grouping

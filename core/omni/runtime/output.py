@@ -100,7 +100,7 @@ def _write(item: np.ndarray, p: Path, *, video: bool, fps: int) -> dict[str, Any
     if video:
         import imageio.v2 as imageio
 
-        frames = [_uint8(f) for f in item]
+        frames: list[Any] = [_uint8(f) for f in item]
         with atomic_path(p) as tmp:
             if p.suffix.lower() == ".gif":
                 imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)

@@ -75,7 +75,7 @@ class StepRunner:
     def _result(self, planned: Any, report: RunReport, **kw: Any) -> OptimizationResult:
         res = report.result(planned.name)
         if res is None:
-            res = OptimizationResult(name=planned.name)
+            res = OptimizationResult(name=planned.name, status="planned")
             report.config_resolved.append(res)
         res.stage = planned.spec.stage.value
         res.cell = planned.cell.status.value

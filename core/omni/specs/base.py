@@ -32,7 +32,8 @@ class Stage(str, enum.Enum):
     DECODE = "decode"
 
     @property
-    def index(self) -> int:
+    def rank(self) -> int:
+        """Position in execution order (0 = load)."""
         return list(Stage).index(self)
 
 

@@ -30,9 +30,11 @@ No hub patterns: AnimateDiff checkpoints are published as ``MotionAdapter`` weig
 is assembled from an image model and an adapter (and, once saved, recognised by its ``model_index.json``).
 """
 
+from dataclasses import replace
+
 from omni.sdk import FamilyFacts, FamilySpec, hookimpl, Limits, ModelSpec, supported, unsupported
 
-_SHARED = dict(
+SD15_FACTS = FamilyFacts(
     denoiser="unet",
     denoiser_components=("unet",),
     block_attrs=(),  # transformer and motion blocks are nested in down/mid/up blocks
@@ -44,9 +46,10 @@ _SHARED = dict(
     cache_context=False,
     qkv_fusion=True,
     conv_heavy=True,
+    tasks=("t2v", "v2v"),
+    text_encoders=("text_encoder",),
 )
-SD15_FACTS = FamilyFacts(tasks=("t2v", "v2v"), text_encoders=("text_encoder",), **_SHARED)
-SDXL_FACTS = FamilyFacts(tasks=("t2v",), text_encoders=("text_encoder", "text_encoder_2"), **_SHARED)
+SDXL_FACTS = replace(SD15_FACTS, tasks=("t2v",), text_encoders=("text_encoder", "text_encoder_2"))
 
 VERIFIED = supported("verified: omni verify --family animatediff / animatediff_sdxl (tiny-animatediff, "
                      "tiny-animatediff-sdxl)")

@@ -22,7 +22,9 @@ def make_pipeline(size: str = "tiny", seed: int = SEED):
         bos_token_id=clip_tok.bos_token_id, eos_token_id=clip_tok.eos_token_id, pad_token_id=clip_tok.pad_token_id,
         hidden_size=width, intermediate_size=2 * width, num_attention_heads=2, num_hidden_layers=2,
         vocab_size=len(clip_tok), projection_dim=width, hidden_act="gelu", max_position_embeddings=77))
-    text_encoder_2 = T5EncoderModel(T5Config(
+    # transformers' configs take extra keyword arguments (@strict(accept_kwargs=True)); the signature mypy sees
+    # (dataclass fields) lists only the declared ones
+    text_encoder_2 = T5EncoderModel(T5Config(  # type: ignore[call-arg]
         vocab_size=len(t5_tok), d_model=width, d_kv=16, d_ff=2 * width, num_layers=2, num_heads=2,
         relative_attention_num_buckets=8, relative_attention_max_distance=16, feed_forward_proj="gated-gelu",
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))

@@ -26,6 +26,8 @@ Facts checked against diffusers 0.42.1 (``pipelines/flux2/``, ``models/transform
 
 TeaCache: no coefficients are published for FLUX.2 (TeaCache4FLUX's are for FLUX.1's transformer)."""
 
+from dataclasses import replace
+
 from omni.sdk import (
     FamilyFacts,
     FamilySpec,
@@ -36,19 +38,21 @@ from omni.sdk import (
     unsupported,
 )
 
-COMMON = {
-    "denoiser": "dit",
-    "denoiser_components": ("transformer",),
-    "block_attrs": ("transformer_blocks", "single_transformer_blocks"),
-    "repeated_blocks": True,
-    "modality": "image",
-    "vae_tiling": True,
-    "vae_slicing": True,
-    "text_encoders": ("text_encoder",),
-    "qkv_fusion": True,
-}
-DEV_FACTS = FamilyFacts(**COMMON, tasks=("t2i", "edit"), guidance="distilled", cache_context=False)
-KLEIN_FACTS = FamilyFacts(**COMMON, tasks=("t2i", "edit", "inpaint"), guidance="cfg", cache_context=True)
+DEV_FACTS = FamilyFacts(
+    denoiser="dit",
+    denoiser_components=("transformer",),
+    block_attrs=("transformer_blocks", "single_transformer_blocks"),
+    repeated_blocks=True,
+    modality="image",
+    vae_tiling=True,
+    vae_slicing=True,
+    text_encoders=("text_encoder",),
+    qkv_fusion=True,
+    tasks=("t2i", "edit"),
+    guidance="distilled",
+    cache_context=False,
+)
+KLEIN_FACTS = replace(DEV_FACTS, tasks=("t2i", "edit", "inpaint"), guidance="cfg", cache_context=True)
 LIMITS = Limits(size_multiple=16)
 
 # Claims: every cell `omni verify --family flux2 / flux2_klein --include-untested` passed on tiny-flux2 /

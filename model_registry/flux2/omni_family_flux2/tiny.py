@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 from omni.sdk import tiny
 
@@ -37,9 +38,15 @@ MISTRAL_CHAT_TEMPLATE = (
 )
 
 
+class VaeSize(TypedDict):
+    latent_channels: int
+    channels: tuple[int, ...]
+    sample_size: int
+
+
 # transformer (double / single blocks, heads x head_dim) and VAE (4 blocks: 8x downsampling, as in FLUX.2) per size;
 # medium: ~60 M transformer parameters, 4 double + 8 single blocks of inner dim 512
-SIZES = {
+SIZES: dict[str, tuple[dict[str, int], VaeSize]] = {
     "tiny": ({"double": 1, "single": 1, "heads": 2, "head_dim": 16, "time_channels": 32},
              {"latent_channels": 4, "channels": (8, 16, 16, 16), "sample_size": 64}),
     "medium": ({"double": 4, "single": 8, "heads": 8, "head_dim": 64, "time_channels": 256},

@@ -40,11 +40,14 @@ def make_pipeline(size: str = "tiny", seed: int = SEED):
     tiny.seeded(seed)
     eos = tok.convert_tokens_to_ids("<|endoftext|>")
     # the pipeline reads hidden_states[-3]: the embeddings' output of a two-layer model
-    text_encoder = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(
+    # transformers' configs take extra keyword arguments (@strict(accept_kwargs=True)); the signature mypy sees
+    # (dataclass fields) lists only the declared ones
+    text_encoder = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(  # type: ignore[call-arg]
         vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=1, max_position_embeddings=2048, bos_token_id=eos, eos_token_id=eos,
         rope_scaling={"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"}))
-    text_encoder_2 = T5EncoderModel(T5Config(
+    # decoder_start_token_id: an extra keyword argument as well (see above)
+    text_encoder_2 = T5EncoderModel(T5Config(  # type: ignore[call-arg]
         vocab_size=len(tok_2), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
         relative_attention_num_buckets=8, relative_attention_max_distance=16, feed_forward_proj="gated-gelu",
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))

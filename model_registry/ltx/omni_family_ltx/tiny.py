@@ -17,7 +17,9 @@ def make_pipeline(size: str = "tiny", seed: int = SEED):
 
     tok = tiny.t5_tokenizer()
     tiny.seeded(seed)
-    text_encoder = T5EncoderModel(T5Config(
+    # transformers' configs take extra keyword arguments (@strict(accept_kwargs=True)); the signature mypy sees
+    # (dataclass fields) lists only the declared ones
+    text_encoder = T5EncoderModel(T5Config(  # type: ignore[call-arg]
         vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, relative_attention_num_buckets=8,
         relative_attention_max_distance=16, feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1,
         decoder_start_token_id=0))

@@ -33,7 +33,9 @@ def make_pipeline(size: str = "tiny", seed: int = SEED):
     text_encoder = CLIPTextModelWithProjection(clip_config())
     text_encoder_2 = CLIPTextModelWithProjection(clip_config())
     joint_dim = 2 * width  # CLIP hidden states concatenated (2 * width) == T5 width, as in SD3 (768+1280 -> 4096 pad)
-    text_encoder_3 = T5EncoderModel(T5Config(
+    # transformers' configs take extra keyword arguments (@strict(accept_kwargs=True)); the signature mypy sees
+    # (dataclass fields) lists only the declared ones
+    text_encoder_3 = T5EncoderModel(T5Config(  # type: ignore[call-arg]
         vocab_size=len(t5_tok), d_model=joint_dim, d_kv=16, d_ff=2 * joint_dim, num_layers=2, num_heads=2,
         relative_attention_num_buckets=8, relative_attention_max_distance=16, feed_forward_proj="gated-gelu",
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))

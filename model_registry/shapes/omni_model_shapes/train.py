@@ -185,7 +185,7 @@ class _Log:
 
     def __init__(self) -> None:
         self.last = float("nan")
-        self._avg = None
+        self._avg: float | None = None
 
     def loss(self, value: float) -> None:
         self.last = value

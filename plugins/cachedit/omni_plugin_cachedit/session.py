@@ -121,7 +121,7 @@ def install_call_refresh(pipe, configs: list[Any], steps_mask: Callable[[int], l
             config.enable_separate_cfg = adapter_cfg[id(config)] if separate is None else separate
         return cached_call(self, *args, **kwargs)
 
-    refreshing_call.__wrapped__ = cached_call  # inspect.signature -> the pipeline's own signature
+    setattr(refreshing_call, "__wrapped__", cached_call)  # inspect.signature -> the pipeline's own signature
     refreshing_call.__name__ = "__call__"
     refreshing_call.__doc__ = cached_call.__doc__
     cls.__call__ = refreshing_call

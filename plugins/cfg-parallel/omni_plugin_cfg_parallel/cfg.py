@@ -21,6 +21,7 @@ calls it before its loop)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,7 +136,8 @@ def _make_hook(state: Lockstep) -> Any:
         lockstep = state
 
         def new_forward(self, module: Any, *args: Any, **kwargs: Any) -> Any:
-            forward = self.fn_ref.original_forward
+            # diffusers declares HookFunctionReference's fields as None (assigned in its __init__, untyped)
+            forward: Callable[..., Any] = self.fn_ref.original_forward  # type: ignore[assignment]
             sample = kwargs.get("hidden_states", kwargs.get("sample", args[0] if args else None))
             batch = _batch(sample)
             index = len(state.calls)
@@ -168,6 +170,7 @@ def _make_hook(state: Lockstep) -> Any:
                 if mine:
                     state.pending = _first_tensor(output)
                     return output
+                assert state.out_shape is not None  # split in "separate" mode: step_done recorded it
                 state.pending = torch.empty(state.out_shape, dtype=sample.dtype, device=sample.device)
                 return (state.pending,)
             gathered = _all_gather(_first_tensor(output) if mine else state.pending)

@@ -129,9 +129,9 @@ def launch(args: list[str], *, nproc: int, master_port: int = 0, poll_s: float =
 def _wait(procs: list[subprocess.Popen], logs: list, poll_s: float) -> int:
     while True:
         codes = [proc.poll() for proc in procs]
-        failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
+        failed = [(rank, code) for rank, code in enumerate(codes) if code is not None and code != 0]
         if failed:
-            rank = failed[0]
+            rank, code = failed[0]
             for other, proc in enumerate(procs):
                 if other != rank and proc.poll() is None:
                     proc.terminate()
@@ -143,12 +143,12 @@ def _wait(procs: list[subprocess.Popen], logs: list, poll_s: float) -> int:
             if rank > 0:
                 logs[rank - 1].seek(0)
                 tail = logs[rank - 1].read().decode("utf-8", "replace").strip().splitlines()[-15:]
-                err(f"omni launch: rank {rank} failed (exit {codes[rank]}); its last lines:")
+                err(f"omni launch: rank {rank} failed (exit {code}); its last lines:")
                 for line in tail:
                     err(f"  [rank {rank}] {line}")
             else:
                 err("omni launch: rank 0 failed; the other ranks were stopped")
-            return codes[rank]
+            return code
         if all(code == 0 for code in codes):
             return 0
         time.sleep(poll_s)

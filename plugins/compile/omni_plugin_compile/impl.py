@@ -9,6 +9,7 @@ refused over such hooks (their decisions are ``torch.compiler.disable``'d).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from omni.sdk import Applied, RunContext, Skip, Step, blocks, denoisers
@@ -55,7 +56,7 @@ def apply(ctx: RunContext, step: Step) -> Applied:
     kwargs = {"backend": opts["backend"], "fullgraph": bool(opts["fullgraph"]), "dynamic": bool(opts["dynamic"])}
     for module in modules:
         module.compile(**kwargs)
-        step.on_undo(lambda m=module: _uncompile(m))
+        step.on_undo(functools.partial(_uncompile, module))
     ctx.notes.append("compile: the first denoising step includes compilation time (see timings.steps[0])")
     return Applied(details={"mode": opts["mode"], "how": sorted({how for _, how in plans}),
                             "compiled_modules": len(modules), "backend": opts["backend"],

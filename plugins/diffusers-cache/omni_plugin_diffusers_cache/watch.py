@@ -16,7 +16,9 @@ hooks are removed by the caller (``disable_cache`` or by hook name).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
@@ -41,7 +43,8 @@ class ContextProbe(ModelHook):
 
     def __init__(self, on_reset: Callable[[], None]) -> None:
         super().__init__()
-        self.state_manager = StateManager(_NoState)
+        # diffusers annotates StateManager's state_cls as an instance (BaseState); it takes the class
+        self.state_manager = StateManager(_NoState)  # type: ignore[arg-type]
         self.on_reset = on_reset
 
     def context_name(self) -> str:
@@ -64,9 +67,18 @@ def hooked(root: torch.nn.Module, hook_name: str) -> list[tuple[str, torch.nn.Mo
     return out
 
 
+def _registry(module: torch.nn.Module) -> HookRegistry:
+    """The diffusers hook registry of a module that carries one."""
+    return getattr(module, "_diffusers_hook")
+
+
 def hooks_named(root: torch.nn.Module, hook_name: str) -> list[ModelHook]:
     """The ``hook_name`` hook objects under ``root`` (to read their state or retune them)."""
-    return [module._diffusers_hook.hooks[hook_name] for _, module in hooked(root, hook_name)]
+    return [_registry(module).hooks[hook_name] for _, module in hooked(root, hook_name)]
+
+
+def _restore_forward(hook: ModelHook, original: Any) -> None:
+    hook.fn_ref.original_forward = original
 
 
 def _timestep_of(args, kwargs) -> float | None:
@@ -117,7 +129,7 @@ class Watch:
         found = hooked(self.module, hook_name)
         if not found:
             raise ValueError(f"no module carries the {hook_name} hook")
-        hook = found[0][1]._diffusers_hook.hooks[hook_name]
+        hook: Any = _registry(found[0][1]).hooks[hook_name]  # the block cache's stateful leader hook
         self.decide = lambda: bool(hook.state_manager.get_state().should_compute)
 
     def count_executions(self, hook_name: str) -> int:
@@ -126,15 +138,16 @@ class Watch:
         modules = hooked(self.module, hook_name)
         runs = [0]
         for _, module in modules:
-            hook = module._diffusers_hook.hooks[hook_name]
+            hook = _registry(module).hooks[hook_name]
             original = hook.fn_ref.original_forward
 
             def counted(*args, _original=original, **kwargs):
                 runs[0] += 1
                 return _original(*args, **kwargs)
 
-            hook.fn_ref.original_forward = counted
-            self._restores.append(lambda h=hook, o=original: setattr(h.fn_ref, "original_forward", o))
+            # diffusers declares HookFunctionReference's fields as None (assigned in its __init__, untyped)
+            hook.fn_ref.original_forward = counted  # type: ignore[assignment]
+            self._restores.append(functools.partial(_restore_forward, hook, original))
         start = [0]
 
         def snapshot():
@@ -148,7 +161,7 @@ class Watch:
         self.decide = decide
         return len(modules)
 
-    def per_context(self, hooks: list[ModelHook]) -> None:
+    def per_context(self, hooks: list[Any]) -> None:
         """Give each hook's plain ``state`` attribute one object per cache context.
 
         PAB and FasterCache keep a single ``hook.state``; when a pipeline runs CFG as separate
@@ -157,11 +170,11 @@ class Watch:
         in; all are dropped when diffusers resets the hooks after the pipeline call."""
         states: dict[int, dict[str, object]] = {id(h): {} for h in hooks}
         self._states.extend(states.values())
-        self.probe = ContextProbe(on_reset=self.reset)
-        HookRegistry.check_if_exists_or_initialize(self.module).register_hook(self.probe, PROBE)
+        self.probe = probe = ContextProbe(on_reset=self.reset)
+        HookRegistry.check_if_exists_or_initialize(self.module).register_hook(probe, PROBE)
 
         def swap() -> None:
-            name = self.probe.context_name()
+            name = probe.context_name()
             for hook in hooks:
                 per = states[id(hook)]
                 if name not in per:

@@ -17,10 +17,11 @@ def pick_component(components: dict[str, tuple[str, str]], family: Any, requeste
                              f"(components: {', '.join(sorted(components))})")
         name = requested
     else:
-        name = next((c for c in family.facts.denoiser_components if c in components), None)
-        if name is None:
+        first: str | None = next((c for c in family.facts.denoiser_components if c in components), None)
+        if first is None:
             raise UsageError(f"{what}: none of the {family.name} denoiser components "
                              f"({', '.join(family.facts.denoiser_components)}) is in this pipeline")
+        name = first
     library, class_name = components[name]
     if library != "diffusers":
         raise UsageError(f"{what}: {name} is a {library} {class_name}; GGUF here covers diffusers components")

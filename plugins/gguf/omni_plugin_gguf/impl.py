@@ -119,7 +119,8 @@ def check_against_component(info: GGUFInfo, folder: str, class_name: str) -> GGU
         mapping = _get_single_file_loadable_mapping_class(component_class(class_name))
         converted = None
         if mapping is not None:
-            fn = SINGLE_FILE_LOADABLE_CLASSES[mapping]["checkpoint_mapping_fn"]
+            # diffusers leaves this dict of per-class dicts unannotated: mypy infers dict[str, object]
+            fn = SINGLE_FILE_LOADABLE_CLASSES[mapping]["checkpoint_mapping_fn"]  # type: ignore[index]
             checkpoint = {k: torch.empty(shape, device="meta") for k, shape in found.items()}
             try:
                 result = fn(config=dict(model.config), checkpoint=checkpoint)

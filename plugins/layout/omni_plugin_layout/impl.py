@@ -3,6 +3,9 @@ Each module changed registers its own undo as it is changed."""
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from omni.sdk import Applied, RunContext, Skip, Step, denoisers, quantized_kind
 
 
@@ -26,6 +29,12 @@ def fuse_qkv(ctx: RunContext, step: Step) -> Applied:
     return Applied(details={"fused": sorted(fused), "attention_modules_fused": fused})
 
 
+def _contiguous(module: Any) -> None:
+    import torch
+
+    module.to(memory_format=torch.contiguous_format)
+
+
 def channels_last(ctx: RunContext, step: Step) -> Applied:
     import torch
 
@@ -44,6 +53,6 @@ def channels_last(ctx: RunContext, step: Step) -> Applied:
         if ranks:
             raise Skip(f"{name} has {ranks[0]}-D weights (3-D convolutions); channels_last applies to 4-D tensors only")
     for _, module in modules:
-        step.on_undo(lambda m=module: m.to(memory_format=torch.contiguous_format))
+        step.on_undo(functools.partial(_contiguous, module))
         module.to(memory_format=torch.channels_last)
     return Applied(details={"components": [n for n, _ in modules], "conv2d_layers": convs})

@@ -11,6 +11,7 @@ was on.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import tempfile
@@ -158,7 +159,7 @@ def group_offload(ctx: RunContext, step: Step) -> Applied:
             _group_offloading(step, module, lambda m=module: m.enable_group_offload(**kwargs))
         else:
             _group_offloading(step, module, lambda m=module: apply_group_offloading(m, **kwargs))
-    details = {k: str(v) for k, v in kwargs.items()}
+    details: dict[str, Any] = {k: str(v) for k, v in kwargs.items()}
     if resident:
         details["resident"] = resident
     return Applied(details=details)
@@ -264,7 +265,7 @@ def disk_offload(ctx: RunContext, step: Step) -> Applied:
     for folder in (created, path):  # removed in reverse: this run's folder, then the base it created
         if folder:
             atexit.register(shutil.rmtree, folder, True)
-            step.on_undo(lambda folder=folder: shutil.rmtree(folder, True))
+            step.on_undo(functools.partial(shutil.rmtree, folder, True))
     device = torch.device(ctx.device)
     names = {n for n, _ in found}
     blocks = int(step.options["blocks_per_group"])

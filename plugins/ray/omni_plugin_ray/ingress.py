@@ -18,8 +18,10 @@ from omni_plugin_ray.remote import RemoteEngine, RemoteJob
 
 @serve.ingress()
 class Ingress:
-    async def __init__(self, replicas: Any, model: str, engine_options: dict[str, Any], *, limits: Any,
-                       data_dir: str, api_key: str | None, keep_jobs: int) -> None:
+    # Ray Serve awaits an async constructor; mypy requires every __init__ to return None
+    async def __init__(  # type: ignore[misc]
+            self, replicas: Any, model: str, engine_options: dict[str, Any], *, limits: Any, data_dir: str,
+            api_key: str | None, keep_jobs: int) -> None:
         from omni.sdk import Engine
         from omni_plugin_serve.app import State
         from omni_plugin_serve.jobs import Jobs

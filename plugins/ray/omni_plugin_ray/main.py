@@ -35,7 +35,8 @@ class RayOptions:
             raise UsageError(f"--replicas must be at least 1, got {self.replicas}")
         if (self.min_replicas is None) != (self.max_replicas is None):
             raise UsageError("--min-replicas and --max-replicas go together (autoscaling between them)")
-        if self.min_replicas is not None and not 0 <= self.min_replicas <= self.max_replicas >= 1:
+        if self.min_replicas is not None and self.max_replicas is not None \
+                and not 0 <= self.min_replicas <= self.max_replicas >= 1:
             raise UsageError(f"--min-replicas {self.min_replicas} --max-replicas {self.max_replicas}: need "
                              "0 <= min <= max and max >= 1")
         if self.target_ongoing_requests <= 0:
@@ -88,13 +89,13 @@ def build(args: ServeArgs, opts: RayOptions, checked: Plan) -> Any:
     from omni_plugin_ray.replica import Replica
 
     replica = serve.deployment(
-        Replica, name="engine", max_ongoing_requests=args.max_queue + 1, max_queued_requests=args.max_queue,
+        name="engine", max_ongoing_requests=args.max_queue + 1, max_queued_requests=args.max_queue,
         ray_actor_options={"num_cpus": opts.replica_cpus, "num_gpus": opts.replica_gpus},
         health_check_period_s=5, **opts.scaling(),
-    ).bind(args.model, checked.options, max_queue=args.max_queue, limits=checked.limits,
+    )(Replica).bind(args.model, checked.options, max_queue=args.max_queue, limits=checked.limits,
            threads=max(1, int(opts.replica_cpus)))
-    return serve.deployment(Ingress, name="ingress", num_replicas=1, max_ongoing_requests=10_000,
-                            ray_actor_options={"num_cpus": 0}).bind(
+    return serve.deployment(name="ingress", num_replicas=1, max_ongoing_requests=10_000,
+                            ray_actor_options={"num_cpus": 0})(Ingress).bind(
         replica, args.model, checked.options, limits=checked.limits, data_dir=checked.data_dir,
         api_key=args.api_key, keep_jobs=args.keep_jobs)
 

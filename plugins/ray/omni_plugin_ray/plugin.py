@@ -3,6 +3,8 @@
 The command takes ``omni serve``'s flags as they are, parsed by ``omni serve``'s own command (one
 declaration of each flag, its checks and help), plus the Ray flags declared here."""
 
+from typing import Any
+
 from omni.sdk import hookimpl
 
 
@@ -10,6 +12,7 @@ from omni.sdk import hookimpl
 def omni_register_commands(app):
     import typer
     from omni.sdk import handle_errors
+    from typer.core import TyperGroup
 
     @app.command("serve-ray", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     @handle_errors
@@ -31,14 +34,17 @@ def omni_register_commands(app):
 
         from omni_plugin_ray.main import RayOptions, serve_forever
 
-        serve_cmd = ctx.parent.command.get_command(ctx.parent, "serve") if ctx.parent is not None else None
+        parent = ctx.parent
+        serve_cmd = parent.command.get_command(parent, "serve") \
+            if parent is not None and isinstance(parent.command, TyperGroup) else None
         if serve_cmd is None:
             raise UsageError("omni serve-ray reads omni serve's flags: install omni-plugin-serve")
         flags = serve_cmd.make_context("serve-ray", [model, *ctx.args], parent=ctx.parent).params
         from omni_plugin_serve.main import ServeArgs
 
-        args = ServeArgs(**{("sets" if k == "set_" else k): (str(v) if k in ("config", "data_dir") and v else v)
-                            for k, v in flags.items()})
+        values: dict[str, Any] = {("sets" if k == "set_" else k): (str(v) if k in ("config", "data_dir") and v else v)
+                                  for k, v in flags.items()}
+        args = ServeArgs(**values)
         code = serve_forever(args, RayOptions(
             replicas=replicas, min_replicas=min_replicas, max_replicas=max_replicas,
             target_ongoing_requests=target_ongoing_requests, replica_cpus=replica_cpus, replica_gpus=replica_gpus,

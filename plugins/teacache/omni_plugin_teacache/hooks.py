@@ -213,7 +213,8 @@ class Installed:
     def __init__(self, denoiser, blocks, *, probe, coefficients, settings: Settings,
                  total_steps: Callable[[], int | None], flags: HitFlags, recorder: Callable | None = None) -> None:
         self.denoiser = denoiser
-        self.state_manager = StateManager(TeaCacheState)
+        # diffusers annotates StateManager's state_cls as an instance (BaseState); it takes the class
+        self.state_manager = StateManager(TeaCacheState)  # type: ignore[arg-type]
         self.restore = hook_snapshot(denoiser)
         self.registries = []
         try:

@@ -80,7 +80,8 @@ class _Configs:
         if s == "intx4_weight_only":
             if in_features % self.group:
                 return None, f"in_features {in_features} is not a multiple of group_size {self.group}"
-            return self._shared(s, lambda: q.IntxWeightOnlyConfig(weight_dtype=torch.int4,
+            # torch.int4 exists at runtime, but torch's stubs (torch/_C/__init__.pyi) leave out the int1..int7 dtypes
+            return self._shared(s, lambda: q.IntxWeightOnlyConfig(weight_dtype=torch.int4,  # type: ignore[attr-defined]
                                                                   granularity=q.PerGroup(self.group))), None
         if s == "nf4":
             numel = in_features * out_features
