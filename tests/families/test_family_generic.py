@@ -38,18 +38,12 @@ _TORCHAO = ("omni-plugin-torchao quantizes every Linear, but HunyuanDiT's attent
 _SAG = ("omni-plugin-diffusers-cache: StableDiffusionSAGPipeline calls its UNet twice per step with different "
         "batch sizes (CFG batch, then the degraded self-attention-guidance batch), outside any cache_context; "
         "the attention cache hands the second call the first call's output")
-_LORA = ("omni-plugin-lora's verify_prepare reads registry().family(...).spec.facts: for the generic family those "
-         "are the declaration's placeholder, whose first denoiser component is 'transformer', so it writes no "
-         "adapter for a UNet; lora then refuses to run without one")
 # (pipeline, optimization) -> (text of the one-line error, why)
 KNOWN = {
     ("HunyuanDiTPipeline", "torchao"): ("Int8Tensor dispatch", _TORCHAO),
     ("HunyuanDiTPipeline", "torchao_load"): ("Int8Tensor dispatch", _TORCHAO),
     ("StableDiffusionSAGPipeline", "pyramid_attention_broadcast"): ("generation failed: RuntimeError", _SAG),
     ("StableDiffusionSAGPipeline", "taylorseer_cache"): ("generation failed: RuntimeError", _SAG),
-    **{(p, o): ("needs an adapter", _LORA)
-       for p in ("LatentConsistencyModelPipeline", "StableDiffusionPAGPipeline", "TextToVideoSDPipeline")
-       for o in ("lora", "lora_fused")},
 }
 
 _FOLDERS: dict[str, str] = {}

@@ -31,8 +31,8 @@ class Verdict:
     iou: float
 
 
-def _nearest(pixels: np.ndarray) -> np.ndarray:
-    d = ((pixels[:, None, :] - _PALETTE[None]) ** 2).sum(-1)
+def _nearest(pixels: np.ndarray, palette: np.ndarray = _PALETTE) -> np.ndarray:
+    d = ((pixels[:, None, :] - palette[None]) ** 2).sum(-1)
     return d.argmin(1)
 
 
@@ -51,26 +51,29 @@ def _template(shape: str, size: int, cx: float, cy: float, area: float, angle: f
     return np.asarray(img, dtype=bool)
 
 
-def check(image: np.ndarray) -> Verdict:
-    """``image``: (H, W, 3) floats in [0, 1] or uint8."""
+def check(image: np.ndarray, colours: dict[str, tuple[int, int, int]] | None = None) -> Verdict:
+    """``image``: (H, W, 3) floats in [0, 1] or uint8. ``colours``: the palette (name -> RGB), default
+    the training colours (a LoRA that teaches a new colour passes the extended palette)."""
+    names = _NAMES if colours is None else list(colours)
+    palette = _PALETTE if colours is None else np.array([colours[n] for n in names], dtype=np.float64)
     img = np.asarray(image, dtype=np.float64)
     if img.max() <= 1.0:
         img = img * 255.0
     h, w, _ = img.shape
     border = np.concatenate([img[:2].reshape(-1, 3), img[-2:].reshape(-1, 3), img[:, :2].reshape(-1, 3),
                              img[:, -2:].reshape(-1, 3)])
-    bg_idx = np.bincount(_nearest(border), minlength=len(_NAMES)).argmax()
-    bg_rgb = _PALETTE[bg_idx]
+    bg_idx = np.bincount(_nearest(border, palette), minlength=len(names)).argmax()
+    bg_rgb = palette[bg_idx]
     dist = np.sqrt(((img - bg_rgb) ** 2).sum(-1))
     mask = dist > 60
     if mask.sum() < 4:
-        return Verdict(None, None, _NAMES[bg_idx], 0.0)
+        return Verdict(None, None, names[bg_idx], 0.0)
     pix = img[mask]
     pdist = dist[mask]
     core = pix[pdist >= np.quantile(pdist, 0.4)]
-    votes = np.bincount(_nearest(core), minlength=len(_NAMES))
+    votes = np.bincount(_nearest(core, palette), minlength=len(names))
     votes[bg_idx] = -1
-    fg = _NAMES[int(votes.argmax())]
+    fg = names[int(votes.argmax())]
     ys, xs = np.nonzero(mask)
     cy, cx, area = ys.mean() + 0.5, xs.mean() + 0.5, float(mask.sum())
     best, best_iou = None, -1.0
@@ -81,7 +84,7 @@ def check(image: np.ndarray) -> Verdict:
             iou = (t & mask).sum() / max((t | mask).sum(), 1)
             if iou > best_iou:
                 best, best_iou = shape, float(iou)
-    return Verdict(fg, best, _NAMES[bg_idx], best_iou)
+    return Verdict(fg, best, names[bg_idx], best_iou)
 
 
 def parse(prompt: str) -> tuple[str, str, str]:
@@ -91,13 +94,14 @@ def parse(prompt: str) -> tuple[str, str, str]:
     return m.group(1), m.group(2), m.group(3)
 
 
-def score(images, prompts) -> dict[str, float]:
-    """Accuracy of fg colour, bg colour, shape and all three over paired images/prompts."""
+def score(images, prompts, colours: dict[str, tuple[int, int, int]] | None = None) -> dict[str, float]:
+    """Accuracy of fg colour, bg colour, shape and all three over paired images/prompts (``colours``:
+    the palette, see :func:`check`)."""
     fg = bg = sh = allc = 0
     ious = []
     for image, prompt in zip(images, prompts):
         want = parse(prompt)
-        v = check(image)
+        v = check(image, colours)
         ok = (v.fg == want[0], v.shape == want[1], v.bg == want[2])
         fg += ok[0]
         sh += ok[1]

@@ -51,22 +51,24 @@ def shape_points(shape: str, cx: float, cy: float, r: float, angle_deg: float) -
     return [(cx + x * math.cos(a) - y * math.sin(a), cy + x * math.sin(a) + y * math.cos(a)) for x, y in base]
 
 
-def render(fg: str, shape: str, bg: str, rng: random.Random, size: int = SIZE) -> np.ndarray:
-    """One scene as uint8 (size, size, 3)."""
+def render(fg: str, shape: str, bg: str, rng: random.Random, size: int = SIZE,
+           colours: dict[str, tuple[int, int, int]] = COLOURS) -> np.ndarray:
+    """One scene as uint8 (size, size, 3); ``colours``: the palette (a LoRA teaching a new colour
+    passes an extended one)."""
     ss = 4
     big = size * ss
-    img = Image.new("RGB", (big, big), _jitter(COLOURS[bg], rng))
+    img = Image.new("RGB", (big, big), _jitter(colours[bg], rng))
     draw = ImageDraw.Draw(img)
     r = rng.uniform(0.14, 0.30) * size
     cx = rng.uniform(r, size - r)
     cy = rng.uniform(r, size - r)
-    colour = _jitter(COLOURS[fg], rng)
+    colour = _jitter(colours[fg], rng)
     if shape == "circle":
         draw.ellipse([(cx - r) * ss, (cy - r) * ss, (cx + r) * ss, (cy + r) * ss], fill=colour)
     else:
         pts = shape_points(shape, cx * ss, cy * ss, r * ss, rng.uniform(-15, 15))
         draw.polygon(pts, fill=colour)
-    return np.asarray(img.resize((size, size), Image.BOX), dtype=np.uint8)
+    return np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
 
 
 def sample(rng: random.Random, triples=TRAIN_TRIPLES) -> tuple[np.ndarray, str]:

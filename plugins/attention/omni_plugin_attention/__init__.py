@@ -1,0 +1,1 @@
+"""Attention backends for omni. Declarations in :mod:`.plugin`, code in :mod:`.impl`."""

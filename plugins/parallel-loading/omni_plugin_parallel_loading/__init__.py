@@ -1,0 +1,1 @@
+"""Parallel shard loading for omni. Declarations in :mod:`.plugin`, code in :mod:`.impl`."""
