@@ -1,4 +1,4 @@
-"""Tiny / medium random-weight FluxPipelines built offline (configs from cpu-feasibility.md)."""
+"""Tiny / medium random-weight FluxPipelines built offline. Configs are the smallest that still exercise every component (diffusers' own test configs as a start)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tiny random-weight QwenImagePipeline built offline (config from cpu-feasibility.md)."""
+"""Tiny random-weight QwenImagePipeline built offline. The config is the smallest that still exercises every component."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tiny / medium random-weight StableDiffusion3Pipelines built offline (configs from cpu-feasibility.md §1).
+"""Tiny / medium random-weight StableDiffusion3Pipelines built offline. Configs are the smallest that still exercise every component (diffusers' own test configs as a start).
 
 Same wiring as SD3: two ``CLIPTextModelWithProjection`` (hidden states concatenated, then zero-padded to
 the T5 width; pooled projections concatenated) and a ``T5EncoderModel`` whose width is the

@@ -3,7 +3,7 @@
 Same shape as SDXL: two CLIP text encoders (``CLIPTextModel`` + ``CLIPTextModelWithProjection``) whose
 hidden states are concatenated into the UNet's cross-attention, and a UNet with
 ``addition_embed_type="text_time"`` (pooled text embedding + 6 size/crop time ids). Sizes follow
-cpu-feasibility.md §1 (SD1.x tiny UNet and VAE) and diffusers' own SDXL test config.
+the SD 1.5 family's tiny UNet and VAE and diffusers' own SDXL test config.
 """
 
 from __future__ import annotations

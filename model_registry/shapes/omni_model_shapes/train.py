@@ -2,7 +2,7 @@
 
     python -m omni_model_shapes.train [--out DIR] [--vae-steps 1900] [--steps 3600] [--threads 2]
 
-Recipe (shared/reference/tiny-trained-model.md, run "v3"): an AutoencoderKL with 16 latent
+Recipe (the weights card, weights/README.md, has the figures): an AutoencoderKL with 16 latent
 channels and downsampling 8 (64x64 image -> 16 packed tokens), trained first (L1 + MSE + 1e-5 KL);
 then a stock FluxTransformer2DModel (2 double + 4 single blocks, inner dim 128) trained jointly with
 tiny CLIP and T5 encoders with the rectified-flow objective FluxPipeline's
