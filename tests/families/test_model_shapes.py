@@ -1,7 +1,5 @@
 """The shipped, trained `shapes` model: offline load, a short generation that follows the prompt's colours."""
 
-import os
-from pathlib import Path
 
 import pytest
 
