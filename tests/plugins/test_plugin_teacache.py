@@ -224,3 +224,26 @@ def test_optimizing_a_pipeline_that_already_ran_keeps_per_context_state():
          max_sequence_length=32)
     assert set(seen) == {"cond", "uncond"}, seen
     handle.undo()
+
+
+def test_a_trained_calibration_of_the_generic_family_serves_only_its_own_model(tmp_path, monkeypatch):
+    """A fit on trained weights serves a whole family (test above) — but not the catch-all generic family,
+    whose members are unrelated pipelines: there a calibration serves only the model it was fitted on."""
+    from omni.sdk import Skip, registry
+    from omni_plugin_teacache import store
+    from omni_plugin_teacache.impl import resolve_coefficients
+
+    monkeypatch.setenv("OMNI_TEACACHE_DIR", str(tmp_path))
+    coefficients = [1.0, -2.0, 3.0, 0.5, 0.01]
+    for family in ("generic", "flux"):
+        store.file_for(family, "/models/a").write_text(json.dumps(
+            {"family": family, "probe": "block0-input", "coefficients": coefficients, "weights": "trained",
+             "model": "/models/a"}))
+    generic, flux = registry().family("generic").spec, registry().family("flux").spec
+    assert generic.infer is not None and flux.infer is None
+    coeffs, _, source = resolve_coefficients({}, generic, "/models/a")
+    assert list(coeffs) == coefficients and "fitted on this model" in source
+    with pytest.raises(Skip, match="groups unrelated pipelines"):
+        resolve_coefficients({}, generic, "/models/b")
+    coeffs, _, source = resolve_coefficients({}, flux, "/models/b")  # a named family: the trained fit serves it
+    assert list(coeffs) == coefficients and "fitted on trained weights" in source

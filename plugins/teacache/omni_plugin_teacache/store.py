@@ -3,7 +3,7 @@
 when plugins load (no torch).
 
 A file says which ``model`` it was fitted on and on which ``weights`` (``random``: a random-weight
-test model; ``trained``). A trained fit serves the whole family; a random one is *unverified*: it serves
+test model; ``trained``). A trained fit serves the whole family (in the catch-all generic family, only its own model); a random one is *unverified*: it serves
 only runs of its own model, or a run that names it explicitly (``teacache.calibration=FILE``)."""
 
 from __future__ import annotations
