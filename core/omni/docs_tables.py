@@ -19,7 +19,7 @@ def _esc(text: str) -> str:
 def matrix_markdown(m: CompatMatrix) -> str:
     opts = m.ordered_optimizations()
     # a catch-all family has facts per model only (omni capabilities FOLDER shows them): no row here
-    fams = [d for d in m.registry.families.values() if d.spec.infer is None]
+    fams = [d for d in m.registry.families.values() if not d.spec.catch_all]
     lines = [HEADER, "", "# Support matrix", ""]
     lines.append(
         "Legend: " + ", ".join(f"{SYMBOLS[s]} {s.value}" for s in Support if s is not Support.DISABLED)
@@ -91,7 +91,7 @@ def matrix_markdown(m: CompatMatrix) -> str:
             f"| {', '.join(sorted(m.registry.traits(f.name)))} | {fam.plugin.distribution} |"
         )
     for fam in m.registry.families.values():
-        if fam.spec.infer is not None:
+        if fam.spec.catch_all:
             lines.append(f"| **{fam.spec.name}** | any class no family claims | — | inferred per model "
                          f"(`omni capabilities FOLDER`) | {fam.plugin.distribution} |")
     models = list(m.registry.models.values())
@@ -126,7 +126,7 @@ def traits_markdown(registry) -> str:
         source = (f"`extras[\"{reader.spec.name}\"]`, read by {reader.plugin.distribution}" if reader
                   else f"core: `{CORE_SOURCES.get(trait, 'FamilySpec.extra_traits')}`")
         families = ", ".join(d.spec.name for d in registry.families.values()
-                             if d.spec.infer is None and trait in registry.traits(d.spec.name))
+                             if not d.spec.catch_all and trait in registry.traits(d.spec.name))
         needed = ", ".join(f"`{d.spec.name}`" for d in registry.optimizations.values()
                            if trait in d.spec.requires_traits)
         lines.append(f"| `{trait}` | {_esc(registry.vocabulary[trait])} | {source} | {families or '—'} | "

@@ -115,7 +115,7 @@ class CompatMatrix:
     @property
     def family_names(self) -> list[str]:
         """Families with declared facts (a catch-all family's facts exist per model: see ``omni capabilities``)."""
-        return [d.spec.name for d in self.registry.families.values() if d.spec.infer is None]
+        return [d.spec.name for d in self.registry.families.values() if not d.spec.catch_all]
 
     @property
     def optimization_names(self) -> list[str]:

@@ -146,7 +146,7 @@ class Registry:
 
     def catch_all(self) -> Declared[FamilySpec] | None:
         """The family that handles pipeline classes no family claims (``FamilySpec.infer``), if installed."""
-        found = [d for d in self.families.values() if d.spec.infer is not None]
+        found = [d for d in self.families.values() if d.spec.catch_all]
         if len(found) > 1:
             raise ContestedName(contest_message("catch-all family", found[0].spec.name, tuple(found)))
         return found[0] if found else None

@@ -240,7 +240,7 @@ def test_a_trained_calibration_of_the_generic_family_serves_only_its_own_model(t
             {"family": family, "probe": "block0-input", "coefficients": coefficients, "weights": "trained",
              "model": "/models/a"}))
     generic, flux = registry().family("generic").spec, registry().family("flux").spec
-    assert generic.infer is not None and flux.infer is None
+    assert generic.catch_all and not flux.catch_all
     coeffs, _, source = resolve_coefficients({}, generic, "/models/a")
     assert list(coeffs) == coefficients and "fitted on this model" in source
     with pytest.raises(Skip, match="groups unrelated pipelines"):

@@ -103,7 +103,7 @@ def optimize(pipe: Any, config: Mapping[str, Any] | None = None, *, strict: bool
         raise UsageError(f"no installed family handles pipeline class {cls}")
     resolved = ResolvedModel(ref=cls, family=family.spec.name, kind="object", how=f"pipeline object of class {cls}")
     inferred: list[str] = []
-    if family.spec.infer is not None:  # a catch-all family: facts from the pipeline's config and modules
+    if family.spec.catch_all:  # a catch-all family: facts from the pipeline's config and modules
         registry, inferred = inferred_registry(resolved, registry, pipe,
                                                index={"_class_name": cls, **dict(pipe.config)})
     prep = prepare(resolved, config, strict=strict, registry=registry, optimize=names_arg("optimize", optimize),

@@ -75,7 +75,7 @@ def prepare(model: str | ResolvedModel, config: Mapping[str, Any] | RunConfig | 
     report = RunReport(model=resolved.ref, family=resolved.family, config_requested=cfg.to_json(),
                        notes=list(cfg.notes) + inferred)
     _record_plan(report, plan, cfg, registry)
-    catch_all = registry.family(resolved.family).spec.infer is not None
+    catch_all = registry.family(resolved.family).spec.catch_all
     if not catch_all:  # a catch-all family's traits are complete only once loaded: checked then
         _refuse_if_strict(cfg, plan, resolved.family)
     return Prepared(registry, resolved, cfg, plan, env, report)
@@ -185,7 +185,7 @@ class Session:
             except Exception as exc:  # noqa: BLE001
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ModelLoadError(f"loading {prepared.resolved.ref!r} failed: {type(exc).__name__}: {first}") from exc
-        if prepared.family.infer is not None:
+        if prepared.family.catch_all:
             session._replan_from_modules()
         session._apply(POST_LOAD_STAGES)
         return session

@@ -157,6 +157,11 @@ class FamilySpec:
     infer: Behaviour | None = None
     task_check: Behaviour | None = None
 
+    @property
+    def catch_all(self) -> bool:
+        """Whether this family handles the pipelines no family claims (it declares ``infer``)."""
+        return self.infer is not None
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name("FamilySpec", self.name))
         where = f"FamilySpec {self.name!r}"

@@ -84,7 +84,7 @@ class FamilyConformance:
             assert "NotADiffusersPipeline" in str(exc)
         else:
             assert resolved.family != self.family
-            assert registry.family(resolved.family).spec.infer is not None
+            assert registry.family(resolved.family).spec.catch_all
 
     def test_hub_ids_resolve_offline(self, registry):
         from omni.resolve import resolve_model

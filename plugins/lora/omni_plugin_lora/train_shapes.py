@@ -128,24 +128,12 @@ def train(pipe, steps: int, batch: int, lr: float, rng: random.Random, log) -> d
 def save(pipe, out: Path, info: dict) -> None:
     """diffusers' LoRA file (peft keys, LoRA metadata) with omni's metadata added, and a JSON record."""
     from diffusers import FluxPipeline
-    from peft.utils import get_peft_model_state_dict
-    from safetensors import safe_open
-    from safetensors.torch import save_file
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / ".lora-save"
-    FluxPipeline.save_lora_weights(
-        tmp, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
-        transformer_lora_adapter_metadata=pipe.transformer.peft_config["default"].to_dict())
-    written = tmp / "pytorch_lora_weights.safetensors"
-    with safe_open(written, "pt") as fh:
-        metadata = dict(fh.metadata() or {})
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    metadata.update({"omni.family": "flux", "omni.base_model": "shapes", "omni.concept": "teal"})
-    save_file(tensors, out, metadata=metadata)
+    from omni_plugin_lora.verify import write_adapter
+
+    write_adapter(FluxPipeline, "transformer", pipe.transformer, out,
+                  {"omni.family": "flux", "omni.base_model": "shapes", "omni.concept": "teal"})
     out.chmod(0o644)
-    written.unlink()
-    tmp.rmdir()
     info["file_bytes"] = out.stat().st_size
     out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
 

@@ -20,9 +20,6 @@ def random_adapter(model: str, out: str | Path, *, rank: int = 4, seed: int = 0,
     ``magnitude`` multiplies ``lora_B`` (how far the adapter moves the output)."""
     import torch
     from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-    from safetensors import safe_open
-    from safetensors.torch import save_file
 
     resolved = resolve(model)
     folder = model_folder(resolved)
@@ -41,16 +38,26 @@ def random_adapter(model: str, out: str | Path, *, rank: int = 4, seed: int = 0,
         for key, param in module.named_parameters():
             if "lora_B" in key:
                 param.normal_(0.0, 0.05 * magnitude)
-    out = Path(out)
+    return write_adapter(pipe_cls, name, module, Path(out), {"omni.family": resolved.family})
+
+
+def write_adapter(pipe_cls: Any, component: str, module: Any, out: Path, metadata: dict[str, str]) -> Path:
+    """``module``'s peft LoRA layers written by the pipeline class's own ``save_lora_weights`` (the
+    format its loader reads: peft keys and LoRA metadata), then rewritten to ``out`` with omni's
+    ``metadata`` added (``omni.family``, ...). Returns ``out``."""
+    from peft.utils import get_peft_model_state_dict
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.stem}-save"
-    pipe_cls.save_lora_weights(tmp, **{f"{name}_lora_layers": get_peft_model_state_dict(module),
-                                       f"{name}_lora_adapter_metadata": module.peft_config["default"].to_dict()})
+    pipe_cls.save_lora_weights(tmp, **{f"{component}_lora_layers": get_peft_model_state_dict(module),
+                                       f"{component}_lora_adapter_metadata": module.peft_config["default"].to_dict()})
     written = tmp / "pytorch_lora_weights.safetensors"
     with safe_open(written, "pt") as fh:
-        metadata = {**(fh.metadata() or {}), "omni.family": resolved.family}
+        merged = {**(fh.metadata() or {}), **metadata}
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, out, metadata=metadata)
+    save_file(tensors, out, metadata=merged)
     written.unlink()
     tmp.rmdir()
     return out

@@ -50,7 +50,7 @@ def resolve_coefficients(options: dict, family, model: str) -> tuple[tuple[float
         return _calibration(own[0], "fitted on this model")
     # a catch-all family (generic: any pipeline no family claims) groups unrelated models, so a fit on
     # one model's trained weights says nothing about another's: there, calibrations are per model
-    trained = [d for d in stored if store.verified(d)] if family.infer is None else []
+    trained = [d for d in stored if store.verified(d)] if not family.catch_all else []
     if trained:
         return _calibration(trained[0], "fitted on trained weights")
     if published.get("coefficients"):
@@ -58,7 +58,7 @@ def resolve_coefficients(options: dict, family, model: str) -> tuple[tuple[float
     if stored:
         other = stored[0]
         why = (f"the {family.name} family groups unrelated pipelines, so a calibration serves only its own model"
-               if family.infer is not None else "it is unverified for other models")
+               if family.catch_all else "it is unverified for other models")
         raise Skip(f"no TeaCache coefficients for {model}: the {family.name} calibration {other['path']} was fitted on "
                    f"the {other.get('weights', 'unknown')} weights of {other.get('model', 'another model')} and "
                    f"{why}; pass teacache.calibration={other['path']} to use it anyway")
