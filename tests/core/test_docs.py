@@ -59,3 +59,17 @@ def test_every_declaration_field_is_documented(cls):
     for field in dataclasses.fields(cls):
         assert re.search(rf"`{field.name}`", section), f"{cls.__name__}.{field.name} is not documented"
     assert "Example" in (cls.__doc__ or "") or cls in (specs.FamilyFacts,), cls
+
+
+def test_the_readme_lists_every_bundled_plugin_and_optimization():
+    """The README's "Bundled optimizations" table is written by hand: it must name every distribution
+    under plugins/ and every optimization they declare."""
+    import tomllib
+
+    root = DOCS.parent
+    section = (root / "README.md").read_text().split("## Bundled optimizations")[1].split("\n## ")[0]
+    dists = {tomllib.loads(p.read_text())["project"]["name"] for p in root.glob("plugins/*/pyproject.toml")}
+    assert not [d for d in sorted(dists) if f"`{d}`" not in section], "README: bundled plugins missing"
+    registry = load_registry(selection=Selection(), strict=False)
+    names = sorted(n for n, d in registry.optimizations.items() if d.plugin.distribution in dists)
+    assert names and not [n for n in names if f"`{n}`" not in section], "README: optimizations missing"

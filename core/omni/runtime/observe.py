@@ -121,11 +121,12 @@ class StepObserver:
             self.encode_s = now - self._t0
             self._mark = now
             self._emit("phase", phase="denoising", total=self._total())
-        t = _timestep_of(args, kwargs)
-        if not self._by_scheduler and self._open and t is not None and self._timestep is not None and t != self._timestep:
-            self._close_step()  # this pipeline never called scheduler.step: group calls by timestep
-            self._check_cancel()
-        self._timestep = t
+        if not self._by_scheduler:  # read the timestep (a device sync on a GPU) only while it is needed
+            t = _timestep_of(args, kwargs)
+            if self._open and t is not None and self._timestep is not None and t != self._timestep:
+                self._close_step()  # this pipeline never called scheduler.step: group calls by timestep
+                self._check_cancel()
+            self._timestep = t
         self._open = True
 
     def _scheduler_step(self, original: Callable[..., Any]) -> Callable[..., Any]:
